@@ -1,0 +1,112 @@
+"""``hoptac annotate``: Label Studio config, pre-annotated tasks, pull, check, agreement."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hoptac.errors import HoptacError
+from hoptac.schema import load_schema
+
+app = typer.Typer(help="Stage 2: Label Studio — config, tasks, pull, check, agreement.", no_args_is_help=True)
+
+LS_URL = typer.Option("--ls-url", envvar="LABEL_STUDIO_URL", help="Label Studio server URL (or $LABEL_STUDIO_URL).")
+API_KEY_ENV = "LABEL_STUDIO_API_KEY"
+
+
+def api_key() -> str:
+    """The Label Studio API key, from the environment only (never a flag, never printed)."""
+    key = os.environ.get(API_KEY_ENV, "").strip()
+    if not key:
+        raise HoptacError(f"set {API_KEY_ENV} in the environment to talk to Label Studio")
+    return key
+
+
+@app.command()
+def config(
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the XML here (default: stdout).")] = None,
+) -> None:
+    """Print the Label Studio labelling config generated from configs/labels.yml."""
+    from annotate.config import labelling_config
+
+    xml = labelling_config(load_schema())
+    if output:
+        output.write_text(xml, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+    else:
+        typer.echo(xml)
+
+
+@app.command()
+def export(
+    corpus: Annotated[Path, typer.Argument(help="Corpus JSONL from `hoptac corpus build`.")],
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write Label Studio import JSON here.")] = None,
+    pre: Annotated[str, typer.Option("--pre", help="Pre-annotations: 'rules', 'none', or a trained MODEL_DIR.")] = "rules",
+    order: Annotated[str, typer.Option("--order", help="'corpus' order, or 'uncertainty' (least confident first).")] = "corpus",
+    ls_url: Annotated[Optional[str], LS_URL] = None,
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title (created or reused).")] = "hoptac",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Tasks per import request.")] = 200,
+) -> None:
+    """Turn a corpus into Label Studio tasks, pre-annotated; write them to a file and/or a live server."""
+    from annotate.tasks import make_tasks
+    from corpus.build import read_corpus
+
+    if output is None and not ls_url:
+        raise HoptacError("say where the tasks go: -o FILE and/or --ls-url URL")
+    if order not in ("corpus", "uncertainty"):
+        raise HoptacError(f"--order must be 'corpus' or 'uncertainty', not {order!r}")
+    rows = read_corpus(corpus)
+    tasks = make_tasks(rows, pre=pre, order=order)
+    typer.echo(f"{len(rows)} paragraphs → {len(tasks)} tasks (pre-annotations: {pre})")
+    if output:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+        typer.echo(f"wrote {output}")
+    if ls_url:
+        from annotate.studio import push_tasks
+
+        result = push_tasks(ls_url, api_key(), project, tasks, batch_size=batch_size)
+        typer.echo(result.summary())
+
+
+@app.command()
+def pull(
+    ls_url: Annotated[str, LS_URL],
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the timestamped export file.")],
+) -> None:
+    """Download the project's full JSON export into a new timestamped file in the folder."""
+    from annotate.studio import pull_export
+
+    path, counts = pull_export(ls_url, api_key(), project, output)
+    typer.echo(f"wrote {path}")
+    for key, value in counts.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def check(
+    exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
+) -> None:
+    """Validate exports: offsets, labels, overlaps, cancelled and missing annotations, duplicates."""
+    from annotate.check import check_exports
+
+    report = check_exports(exports, load_schema())
+    typer.echo(report.table())
+    if report.errors:
+        raise HoptacError(report.error_summary())
+
+
+@app.command()
+def agreement(
+    exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
+    top: Annotated[int, typer.Option("--top", min=0, help="How many most-disputed tasks to list.")] = 10,
+) -> None:
+    """Inter-annotator agreement: span F1 per label, Cohen's kappa per sector, most-disputed tasks."""
+    from annotate.agreement import agreement_report
+
+    typer.echo(agreement_report(exports, load_schema(), top=top))

@@ -1,0 +1,1 @@
+"""Stage 1: seed articles → paragraphs (one JSON line each)."""

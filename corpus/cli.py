@@ -1,0 +1,24 @@
+"""``hoptac corpus``: build the paragraph corpus."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from corpus.build import build_corpus
+
+app = typer.Typer(help="Stage 1: seed articles → paragraph corpus (JSONL).", no_args_is_help=True)
+
+
+@app.command()
+def build(
+    inputs: Annotated[list[Path], typer.Argument(help="Text files, JSONL(.gz) files or folders of them.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Corpus file to write (JSONL).")],
+) -> None:
+    """Split articles into paragraphs: one JSON line each (id, doc_id, index, title, text)."""
+    summary = build_corpus(inputs, output)
+    for line in summary.lines():
+        typer.echo(line)
+    for place, reason in summary.skipped:
+        typer.echo(f"warning: skipped {place}: {reason}", err=True)
+    typer.echo(f"wrote {summary.paragraphs} paragraphs to {output}")

@@ -1,0 +1,81 @@
+"""The ``hoptac`` command: one sub-command (or sub-app) per stage.
+
+Bad input raises :class:`hoptac.errors.HoptacError`; :func:`main` prints it on
+one line (``hoptac: error: …``) and exits with status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hoptac import __version__
+from hoptac.errors import HoptacError
+
+app = typer.Typer(
+    name="hoptac",
+    help="Vietnamese cooperation news: corpus → Label Studio → dataset → spaCy model.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hoptac {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """Vietnamese cooperation news: corpus → Label Studio → dataset → spaCy model."""
+
+
+def _register() -> None:
+    from annotate.cli import app as annotate_app
+    from corpus.cli import app as corpus_app
+    from hoptac.run import run_command
+    from train import cli as train_cli
+
+    app.add_typer(corpus_app, name="corpus")
+    app.add_typer(annotate_app, name="annotate")
+    app.add_typer(train_cli.dataset_app, name="dataset")
+    app.command("train")(train_cli.train_command)
+    app.command("evaluate")(train_cli.evaluate_command)
+    app.command("package")(train_cli.package_command)
+    app.command("predict")(train_cli.predict_command)
+    app.command("run")(run_command)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except HoptacError as e:
+        typer.echo(f"hoptac: error: {e}", err=True)
+        sys.exit(2)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        typer.echo("hoptac: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        typer.echo("hoptac: interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:  # click usage errors and friends
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Stage 3: dataset, NER and sector models, evaluation, packaging and prediction."""

@@ -1,0 +1,119 @@
+"""Stage 3 commands: ``hoptac dataset …``, ``train``, ``evaluate``, ``package``, ``predict``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hoptac.errors import HoptacError
+
+dataset_app = typer.Typer(help="Label Studio exports or CoNLL files → Hugging Face dataset.", no_args_is_help=True)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataset_app.command("build")
+def dataset_build(
+    exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Dataset folder to write.")],
+    dev: Annotated[float, typer.Option("--dev", min=0.0, max=0.9, help="Share of articles for validation.")] = 0.1,
+    test: Annotated[float, typer.Option("--test", min=0.0, max=0.9, help="Share of articles for test.")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = 0,
+    policy: Annotated[str, typer.Option("--policy", help="Merge policy: 'ground-truth' (then latest) or 'ground-truth+majority-sectors'.")] = "ground-truth",
+) -> None:
+    """Build train/validation/test splits (grouped by article) with a dataset card."""
+    from train.dataset import build_dataset
+
+    report = build_dataset(exports, output, dev=dev, test=test, seed=seed, policy=policy)
+    typer.echo(report.summary())
+
+
+@dataset_app.command("from-conll")
+def dataset_from_conll(
+    train: Annotated[Path, typer.Option("--train", help="BIO-tagged CoNLL file for training.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Dataset folder to write.")],
+    dev: Annotated[Optional[Path], typer.Option("--dev", help="Validation CoNLL file.")] = None,
+    test: Annotated[Optional[Path], typer.Option("--test", help="Test CoNLL file.")] = None,
+) -> None:
+    """Import BIO CoNLL files; the label set comes from their tags."""
+    from train.conll import dataset_from_conll as build
+
+    typer.echo(build(train, output, dev=dev, test=test))
+
+
+@dataset_app.command("to-conll")
+def dataset_to_conll(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for one CoNLL file per split.")],
+) -> None:
+    """Write each split as a BIO CoNLL file."""
+    from train.conll import dataset_to_conll as write
+
+    typer.echo(write(dataset, output))
+
+
+@dataset_app.command("stats")
+def dataset_stats(dataset: Annotated[Path, typer.Argument(help="Dataset folder.")]) -> None:
+    """Paragraphs, articles, entities per label and sectors per split."""
+    from train.dataset import stats_table
+
+    typer.echo(stats_table(dataset))
+
+
+def train_command(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder from `hoptac dataset build`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Model folder (a spaCy pipeline).")],
+    config: Annotated[Path, typer.Option("--config", help="spaCy NER training config.")] = REPO / "configs" / "ner.cfg",
+    sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier hyper-parameters.")] = REPO / "configs" / "sectors.yml",
+    only: Annotated[Optional[str], typer.Option("--only", help="Train only 'ner' or 'sectors'.")] = None,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
+) -> None:
+    """Train the spaCy NER model and the sector classifier into one spaCy pipeline."""
+    from train.pipeline import train_pipeline
+
+    if only not in (None, "ner", "sectors"):
+        raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
+    summary = train_pipeline(dataset, output, config=config, sectors_config=sectors_config,
+                             only=only, overrides=overrides or [])
+    typer.echo(summary)
+
+
+def evaluate_command(
+    model: Annotated[Path, typer.Argument(help="Model folder (or installed package name).")],
+    data: Annotated[Path, typer.Argument(help="Dataset folder (its test split) or a Label Studio export file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")],
+    baseline: Annotated[Optional[str], typer.Option("--baseline", help="Also score a baseline: 'rules'.")] = None,
+) -> None:
+    """Per-label evaluation: metrics.json, report.md and charts."""
+    from train.evaluate import evaluate
+
+    if baseline not in (None, "rules"):
+        raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
+    typer.echo(evaluate(str(model), data, output, baseline=baseline))
+
+
+def package_command(
+    model: Annotated[Path, typer.Argument(help="Trained model folder.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the wheel.")],
+    name: Annotated[str, typer.Option("--name", help="Package name (spaCy prefixes nothing: vi_hoptac).")] = "vi_hoptac",
+    version: Annotated[str, typer.Option("--version", help="Package version X.Y.Z.")] = "0.1.0",
+) -> None:
+    """Build a pip-installable wheel of the model (spacy package), custom code included."""
+    from train.package import package_model
+
+    typer.echo(package_model(model, output, name=name, version=version))
+
+
+def predict_command(
+    model: Annotated[str, typer.Argument(help="Model folder or installed package name.")],
+    inputs: Annotated[list[Path], typer.Argument(help="Anything `hoptac corpus build` reads.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Predictions (JSONL, one line per paragraph).")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
+    n_process: Annotated[int, typer.Option("--n-process", min=1)] = 1,
+) -> None:
+    """Entities and sector scores for every paragraph, streamed."""
+    from train.predict import predict
+
+    typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process))
