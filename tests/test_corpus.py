@@ -1,0 +1,146 @@
+"""Stage 1: `hoptac corpus build` — formats, normalisation, stable ids, bad input, counts."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import NEWS, SEED_TEXT, hoptac
+from corpus.read import normalise, split_paragraphs
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def build(tmp_path: Path, *inputs) -> tuple:
+    out = tmp_path / "out.jsonl"
+    result = hoptac("corpus", "build", *inputs, "-o", out)
+    return result, out
+
+
+def test_seed_folder_gives_one_line_per_paragraph(tmp_path):
+    result, out = build(tmp_path, SEED_TEXT.parent)
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(out)
+    lines = [l for l in SEED_TEXT.read_text(encoding="utf-8").split("\n") if l.strip()]
+    assert [r["text"] for r in rows] == lines
+    assert [r["index"] for r in rows] == list(range(len(lines)))
+    assert {r["title"] for r in rows} == {lines[0]}
+    assert rows[0]["id"] == "hanoi-vi-ca-nuoc:0" and rows[0]["doc_id"] == "hanoi-vi-ca-nuoc"
+    # the annotation JSON in seeds/annotations/ is not an article: ignored and listed
+    assert "seeds/annotations/hanoi-vi-ca-nuoc.json" in result.stdout
+    assert f"paragraphs: {len(lines)}" in result.stdout
+
+
+def test_ids_are_stable_across_runs(tmp_path):
+    first = build(tmp_path / "a", SEED_TEXT)[1]
+    second = build(tmp_path / "b", SEED_TEXT)[1]
+    assert first.read_bytes() == second.read_bytes()
+    ids = [r["id"] for r in read_jsonl(first)]
+    assert len(ids) == len(set(ids))
+
+
+def test_nfd_input_is_normalised_to_nfc(tmp_path):
+    title = "Hà Nội – Đà Nẵng đẩy mạnh hợp tác"
+    body = "Thành phố Hồ Chí Minh\tvà tỉnh Bạc Liêu\x07 ký kết"
+    src = tmp_path / "nfd.txt"
+    src.write_text(unicodedata.normalize("NFD", f"{title}\r\n\r\n{body}\r\n"), encoding="utf-8")
+    result, out = build(tmp_path, src)
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(out)
+    assert [r["text"] for r in rows] == [title, "Thành phố Hồ Chí Minh và tỉnh Bạc Liêu ký kết"]
+    assert all(unicodedata.is_normalized("NFC", r["text"]) for r in rows)
+
+
+def test_jsonl_and_gzip(tmp_path):
+    records = [{"id": "a1", "title": "T1", "text": "T1\nP một\n\nP hai"},
+               {"id": "a2", "title": "T2", "text": "T2"}]
+    plain = tmp_path / "x.jsonl"
+    plain.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in records) + "\n", encoding="utf-8")
+    packed = tmp_path / "y.jsonl.gz"
+    with gzip.open(packed, "wt", encoding="utf-8") as f:
+        f.write(json.dumps({"id": 7, "title": "G", "text": "G\nđoạn"}, ensure_ascii=False) + "\n")
+    result, out = build(tmp_path, plain, packed)
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(out)
+    assert [r["id"] for r in rows] == ["a1:0", "a1:1", "a1:2", "a2:0", "7:0", "7:1"]
+    assert rows[2]["text"] == "P hai" and rows[2]["title"] == "T1"
+    assert "documents:  3" in result.stdout and "paragraphs: 6" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("latin1.txt", "Hà Nội\nxin chào".encode("cp1258", errors="replace") + b"\xe0\xff", "not UTF-8"),
+        ("blob.txt", b"PK\x03\x04\x00\x00binary", "binary file"),
+        ("bad.jsonl", b'{"id": "a", "text": "ok"}\n{"id": "b", "text": \n', "bad.jsonl:2: malformed JSON"),
+        ("noid.jsonl", b'{"title": "x", "text": "x"}\n', "noid.jsonl:1: record has no 'id'"),
+        ("dup.jsonl", b'{"id": "a", "text": "x"}\n{"id": "a", "text": "y"}\n', "already used at"),
+    ],
+)
+def test_bad_input_is_one_line_error(tmp_path, name, content, expected):
+    src = tmp_path / name
+    src.write_bytes(content)
+    result, out = build(tmp_path, src)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert str(src) in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_non_utf8_error_names_byte_offset(tmp_path):
+    src = tmp_path / "x.txt"
+    src.write_bytes("Hà Nội\n".encode() + b"abc\xff")
+    result, _ = build(tmp_path, src)
+    offset = len("Hà Nội\n".encode()) + 3
+    assert f"byte offset {offset}" in result.stderr
+
+
+def test_missing_path(tmp_path):
+    result, _ = build(tmp_path, tmp_path / "nope.txt")
+    assert result.returncode == 2 and "nope.txt: no such file or directory" in result.stderr
+
+
+def test_empty_files_are_skipped_with_warning_and_counted(tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "empty.txt").write_text("\n \n", encoding="utf-8")
+    (tmp_path / "in" / "ok.txt").write_text("Tiêu đề\nĐoạn", encoding="utf-8")
+    (tmp_path / "in" / "notes.md").write_text("ignored", encoding="utf-8")
+    result, out = build(tmp_path, tmp_path / "in")
+    assert result.returncode == 0
+    assert "warning: skipped" in result.stderr and "empty.txt: empty file" in result.stderr
+    assert "skipped:    1" in result.stdout and "notes.md" in result.stdout
+    assert len(read_jsonl(out)) == 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
+def test_normalise_only_removes_controls(text):
+    out = normalise(text)
+    assert unicodedata.is_normalized("NFC", out)
+    assert not any(unicodedata.category(c) == "Cc" for c in out)
+    kept = unicodedata.normalize("NFC", "".join(" " if c == "\t" else c for c in text
+                                                if c == "\t" or unicodedata.category(c) != "Cc"))
+    assert out == kept
+
+
+@given(st.lists(st.text(alphabet="aàá ẠbĐ\t", max_size=10), max_size=8))
+def test_split_paragraphs_keeps_every_non_empty_line(lines):
+    assert split_paragraphs("\n".join(lines)) == [normalise(l) for l in lines if normalise(l).strip()]
+
+
+@pytest.mark.slow
+def test_news_corpus_counts_add_up(tmp_path):
+    result, out = build(tmp_path, NEWS)
+    assert result.returncode == 0, result.stderr
+    assert "documents:  29996" in result.stdout
+    with open(out, encoding="utf-8") as f:
+        lines = sum(1 for _ in f)
+    assert f"paragraphs: {lines}" in result.stdout
