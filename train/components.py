@@ -1,0 +1,142 @@
+"""Stage 3 (model): the ``sector_classifier`` spaCy component.
+
+It wraps a fitted scikit-learn pipeline (see ``train/sectors.py``) that turns a
+paragraph into one probability per sector. ``doc.cats`` holds those
+probabilities (one score per sector, like spaCy's ``textcat_multilabel``); the
+per-sector decision thresholds tuned on the validation split live in the
+component (``nlp.get_pipe("sector_classifier").thresholds``) and the labels that
+pass them are set on ``doc._.sectors`` (a list of sector names).
+
+This module is self-contained on purpose: it imports only spaCy, NumPy,
+scikit-learn, skops and the standard library, because ``spacy package --code
+train/components.py`` ships it inside the model wheel, where the hoptac toolkit
+is not installed. The scikit-learn pipeline uses only scikit-learn built-ins;
+the text it reads is made by :func:`features_text` below, both at training and
+at prediction time, so the two cannot drift apart.
+
+Persistence: ``to_disk`` writes ``model.skops`` (``skops.io.dump``, never pickle)
+and ``cfg.json`` (labels, thresholds). ``from_disk`` loads the skops file with
+an explicit list of trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from spacy.language import Language
+from spacy.tokens import Doc
+
+FACTORY = "sector_classifier"
+MODEL_FILE = "model.skops"
+CFG_FILE = "cfg.json"
+
+# Every type a fitted sector pipeline contains, beyond what skops trusts by default.
+# Checked at save time with skops.io.get_untrusted_types: anything else is refused.
+TRUSTED_TYPES = [
+    "sklearn.multiclass._ConstantPredictor",
+    "sklearn.feature_extraction.text.TfidfTransformer",
+    "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.pipeline.FeatureUnion",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.multiclass.OneVsRestClassifier",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.preprocessing._label.LabelBinarizer",
+]
+
+if not Doc.has_extension("sectors"):
+    Doc.set_extension("sectors", default=None)
+
+
+def features_text(words: Iterable[str]) -> str:
+    """The classifier's input: lower-cased words, syllables of a word joined by ``_``.
+
+    ``["Hà Nội", "hợp tác"]`` → ``"hà_nội hợp_tác"``: a whitespace-separated
+    string, so the word TF-IDF needs only a built-in ``token_pattern`` and the
+    character n-grams see the same words.
+    """
+    return " ".join("_".join(w.lower().split()) for w in words if w.strip())
+
+
+def untrusted_types(path: str | Path) -> list[str]:
+    """Types in a skops file that :data:`TRUSTED_TYPES` does not list."""
+    import skops.io as sio
+
+    return [t for t in sio.get_untrusted_types(file=str(path)) if t not in TRUSTED_TYPES]
+
+
+class SectorClassifier:
+    """Writes ``doc.cats`` (a probability per sector) and ``doc._.sectors`` (labels over threshold)."""
+
+    def __init__(self, nlp: Language, name: str = FACTORY, labels: list[str] | None = None,
+                 thresholds: list[float] | None = None, model=None) -> None:
+        self.name = name
+        self.labels: list[str] = list(labels or [])
+        self.thresholds: list[float] = list(thresholds or [0.5] * len(self.labels))
+        self.model = model  # a fitted sklearn Pipeline with predict_proba
+
+    def set_model(self, model, labels: list[str], thresholds: list[float]) -> None:
+        if len(labels) != len(thresholds):
+            raise ValueError("one threshold per label")
+        self.model, self.labels, self.thresholds = model, list(labels), [float(t) for t in thresholds]
+
+    def scores(self, docs: list[Doc]) -> np.ndarray:
+        """(n_docs, n_labels) probabilities."""
+        if self.model is None:
+            raise ValueError(f"{self.name}: no fitted model (train it or load it from disk)")
+        if not docs:
+            return np.zeros((0, len(self.labels)))
+        proba = self.model.predict_proba([features_text(t.text for t in doc) for doc in docs])
+        return np.asarray(proba, dtype=float).reshape(len(docs), len(self.labels))
+
+    def set_annotations(self, docs: list[Doc], scores: np.ndarray) -> None:
+        for doc, row in zip(docs, scores):
+            doc.cats = {label: float(s) for label, s in zip(self.labels, row)}
+            doc._.sectors = [label for label, s, t in zip(self.labels, row, self.thresholds) if s >= t]
+
+    def __call__(self, doc: Doc) -> Doc:
+        self.set_annotations([doc], self.scores([doc]))
+        return doc
+
+    def pipe(self, stream: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
+        batch: list[Doc] = []
+        for doc in stream:
+            batch.append(doc)
+            if len(batch) >= batch_size:
+                self.set_annotations(batch, self.scores(batch))
+                yield from batch
+                batch = []
+        if batch:
+            self.set_annotations(batch, self.scores(batch))
+            yield from batch
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        import skops.io as sio
+
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with open(path / CFG_FILE, "w", encoding="utf-8") as f:
+            json.dump({"labels": self.labels, "thresholds": self.thresholds}, f, ensure_ascii=False, indent=1)
+        if self.model is not None:
+            sio.dump(self.model, path / MODEL_FILE)
+            extra = untrusted_types(path / MODEL_FILE)
+            if extra:
+                raise ValueError(f"{path / MODEL_FILE}: types not in TRUSTED_TYPES: {', '.join(extra)}")
+
+    def from_disk(self, path, *, exclude=tuple()) -> "SectorClassifier":
+        import skops.io as sio
+
+        path = Path(path)
+        with open(path / CFG_FILE, encoding="utf-8") as f:
+            cfg = json.load(f)
+        self.labels, self.thresholds = list(cfg["labels"]), [float(t) for t in cfg["thresholds"]]
+        model_path = path / MODEL_FILE
+        self.model = sio.load(model_path, trusted=TRUSTED_TYPES) if model_path.exists() else None
+        return self
+
+
+@Language.factory(FACTORY, default_config={})
+def make_sector_classifier(nlp: Language, name: str) -> SectorClassifier:
+    return SectorClassifier(nlp, name)

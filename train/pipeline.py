@@ -1,0 +1,195 @@
+"""Stage 3 (training): ``hoptac train`` — one spaCy pipeline with ``ner`` and ``sector_classifier``.
+
+Reads a dataset folder (``datasets.load_from_disk``: train/validation/test),
+takes its labels from the features (entity labels from the BIO ``ner_tags``
+ClassLabel, sectors from the ``sectors`` ClassLabel when that column exists),
+trains the NER model (``train/ner.py``) and the sector classifier
+(``train/sectors.py``), and writes MODEL_DIR, loadable with ``spacy.load`` once
+``train.components`` is imported. ``only="ner"``/``"sectors"`` retrains one part
+and keeps the other from the MODEL_DIR already there (if any).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import spacy
+
+from hoptac.errors import HoptacError
+from train import components  # noqa: F401  (registers the sector_classifier factory)
+from train.ner import parse_overrides, train_ner
+from train.sectors import load_sectors_config, train_sectors
+
+SECTOR_PIPE = components.FACTORY
+
+
+# ---------------------------------------------------------------- dataset access
+
+def open_dataset(path: Path):
+    """The DatasetDict at ``path``, or a one-line HoptacError."""
+    from datasets import DatasetDict, load_from_disk
+
+    path = Path(path)
+    if not path.exists():
+        raise HoptacError(f"{path}: no such dataset folder")
+    try:
+        ds = load_from_disk(str(path))
+    except Exception as e:  # FileNotFoundError, bad dataset_dict.json, …
+        raise HoptacError(f"{path}: not a dataset folder from `hoptac dataset build` ({' '.join(str(e).split())[:200]})") from None
+    if not isinstance(ds, DatasetDict) or "train" not in ds:
+        raise HoptacError(f"{path}: expected a dataset with a 'train' split")
+    missing = {"tokens", "ner_tags"} - set(ds["train"].column_names)
+    if missing:
+        raise HoptacError(f"{path}: dataset lacks column(s) {', '.join(sorted(missing))}")
+    return ds
+
+
+def _class_names(feature) -> list[str]:
+    inner = getattr(feature, "feature", None)
+    if inner is None and isinstance(feature, (list, tuple)) and feature:
+        inner = feature[0]
+    names = getattr(inner, "names", None)
+    return list(names) if names else []
+
+
+def dataset_labels(ds) -> tuple[list[str], list[str]]:
+    """(entity labels in BIO order, sector labels or []) from the dataset's features."""
+    features = next(iter(ds.values())).features
+    entities: list[str] = []
+    for tag in _class_names(features["ner_tags"]):
+        name = tag.split("-", 1)[1] if tag[:2] in ("B-", "I-") else None
+        if name and name not in entities:
+            entities.append(name)
+    sectors = _class_names(features["sectors"]) if "sectors" in features else []
+    return entities, sectors
+
+
+def split_rows(ds, split: str) -> list[dict]:
+    """Rows of one split with ClassLabel ids turned into names (``ner_tags``, ``sectors``)."""
+    if split not in ds or len(ds[split]) == 0:
+        return []
+    data = ds[split]
+    tag_names = _class_names(data.features["ner_tags"])
+    sector_names = _class_names(data.features["sectors"]) if "sectors" in data.features else None
+    rows = []
+    for row in data:
+        row = dict(row)
+        row["ner_tags"] = [tag_names[t] if isinstance(t, int) else t for t in row["ner_tags"]]
+        if sector_names is not None:
+            row["sectors"] = [sector_names[s] if isinstance(s, int) else s for s in row["sectors"] or []]
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- training
+
+def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Path | None = None,
+                   only: str | None = None, overrides: list[str] | None = None, log=print) -> str:
+    """Train NER and/or the sector classifier into MODEL_DIR ``output``; return a one-line summary."""
+    if only not in (None, "ner", "sectors"):
+        raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
+    output = Path(output)
+    ds = open_dataset(dataset)
+    entity_labels, sector_labels = dataset_labels(ds)
+    train_rows, dev_rows = split_rows(ds, "train"), split_rows(ds, "validation")
+    if not train_rows:
+        raise HoptacError(f"{dataset}: the train split is empty")
+    spacy_overrides = parse_overrides(overrides or [])
+    sector_cfg = load_sectors_config(sectors_config) if only != "ner" else None
+    previous = _load_previous(output) if only else None
+    started = time.time()
+    parts: list[str] = []
+    meta_extra: dict = {"dataset": str(dataset)}
+
+    with tempfile.TemporaryDirectory(prefix="hoptac-train-") as tmp:
+        if only != "sectors":
+            log(f"[ner] training from {config} ({len(train_rows)} train, {len(dev_rows)} validation paragraphs)")
+            result = train_ner(train_rows, dev_rows, Path(config), Path(tmp), spacy_overrides, log=log)
+            nlp = result.nlp
+            unseen = [label for label in entity_labels if label not in result.labels]
+            if unseen:
+                log(f"[ner] labels with no training example (not learnt): {', '.join(unseen)}")
+            best = f"{result.best_f1:.3f}" if result.best_f1 is not None else "n/a (no validation split)"
+            parts.append(f"ner: {result.steps} steps in {result.seconds:.0f}s, best dev F1 {best}")
+            meta_extra["ner"] = {"steps": result.steps, "seconds": round(result.seconds, 1),
+                                 "best_dev_f1": result.best_f1, "labels": result.labels}
+        else:
+            nlp = previous if previous is not None else spacy.blank("vi")
+            if previous is None:
+                log(f"[ner] no previous model in {output}: the pipeline has no ner")
+            else:
+                meta_extra["ner"] = previous.meta.get("hoptac", {}).get("ner")
+
+        if only != "ner":
+            if SECTOR_PIPE in nlp.pipe_names:
+                nlp.remove_pipe(SECTOR_PIPE)
+            parts.append(_add_sectors(nlp, train_rows, dev_rows, sector_labels, sector_cfg, meta_extra, log))
+        elif previous is not None and SECTOR_PIPE in previous.pipe_names:
+            nlp.add_pipe(SECTOR_PIPE, source=previous)
+            meta_extra["sectors"] = previous.meta.get("hoptac", {}).get("sectors")
+            parts.append("sectors: kept from the previous model")
+
+        _set_meta(nlp, meta_extra)
+        _write_atomically(nlp, output)
+    seconds = time.time() - started
+    return f"trained {output} in {seconds:.0f}s: " + "; ".join(parts)
+
+
+def _add_sectors(nlp, train_rows, dev_rows, labels, cfg, meta_extra, log) -> str:
+    if not labels:
+        log("[sectors] the dataset has no sectors column: no sector classifier")
+        return "sectors: none (dataset has no sectors)"
+    started = time.time()
+    model = train_sectors(train_rows, dev_rows, labels, cfg)
+    if model is None:
+        log("[sectors] no paragraph in train has a sector: no sector classifier")
+        return "sectors: none (no positive paragraph in train)"
+    seen = {name for row in train_rows for name in row["sectors"]}
+    absent = [label for label in labels if label not in seen]
+    if absent:
+        log(f"[sectors] no training paragraph for {', '.join(absent)}: those always score 0")
+    pipe = nlp.add_pipe(SECTOR_PIPE, last=True)
+    pipe.set_model(model.pipeline_, model.labels_, model.thresholds_)
+    micro = model.validation_.get("micro_f1")
+    log(f"[sectors] {len(labels)} labels, thresholds tuned on {len(dev_rows)} validation paragraphs "
+        f"({time.time() - started:.1f}s)")
+    meta_extra["sectors"] = {"labels": model.labels_, "thresholds": model.thresholds_, "dev_micro_f1": micro}
+    return f"sector dev micro-F1 {micro:.3f}" if micro is not None else "sectors: trained (no validation split)"
+
+
+def _load_previous(output: Path):
+    if not (output / "config.cfg").exists():
+        return None
+    try:
+        return spacy.load(output)
+    except Exception as e:
+        raise HoptacError(f"{output}: cannot load the previous model to keep its other part ({' '.join(str(e).split())[:200]})") from None
+
+
+def _set_meta(nlp, extra: dict) -> None:
+    """Describe the model; drop the training run's temporary paths and hook from its config."""
+    config = nlp.config
+    for key in ("train", "dev"):
+        if key in config.get("paths", {}):
+            config["paths"][key] = None
+    if "before_update" in config.get("training", {}):
+        config["training"]["before_update"] = None
+    nlp.meta.update({
+        "name": nlp.meta.get("name") if nlp.meta.get("name") not in (None, "pipeline") else "hoptac",
+        "description": "hoptac: Vietnamese cooperation news — NER and paragraph sectors",
+        "hoptac": extra,
+    })
+
+
+def _write_atomically(nlp, output: Path) -> None:
+    """Write to a sibling folder, then swap: a failed write leaves the old model intact."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    nlp.to_disk(tmp)
+    if output.exists():
+        shutil.rmtree(output)
+    tmp.rename(output)

@@ -1,0 +1,145 @@
+"""Stage 3 (training): the multi-label sector classifier (scikit-learn).
+
+``FeatureUnion(TF-IDF over pyvi words, TF-IDF over character n-grams)`` →
+``OneVsRestClassifier(LogisticRegression(class_weight="balanced"))``, with
+hyper-parameters from ``configs/sectors.yml``. Per-sector decision thresholds
+are tuned for F1 on the validation split and kept on the fitted
+:class:`SectorModel` as ``thresholds_``; a sector with no positive paragraph in
+validation keeps the default threshold (0.5).
+
+The fitted model is handed to the ``sector_classifier`` spaCy component
+(``train/components.py``), which persists it with skops.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import FeatureUnion, Pipeline
+
+from hoptac.errors import HoptacError
+from train.components import features_text
+
+DEFAULTS: dict = {
+    "words": {"ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
+    "chars": {"ngram_range": [2, 5], "min_df": 2, "sublinear_tf": True, "max_features": 50000},
+    "logistic_regression": {"C": 10.0, "max_iter": 2000, "class_weight": "balanced"},
+    "default_threshold": 0.5,
+    "threshold_grid": {"start": 0.05, "stop": 0.95, "step": 0.05},
+    "seed": 0,
+}
+
+
+def load_sectors_config(path: Path | None) -> dict:
+    """``configs/sectors.yml`` merged over :data:`DEFAULTS`; unknown keys are an error."""
+    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    if path is None:
+        return cfg
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise HoptacError(f"{path}: sectors config not found") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise HoptacError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+    if not isinstance(raw, dict):
+        raise HoptacError(f"{path}: expected a mapping of hyper-parameters")
+    for key, value in raw.items():
+        if key not in DEFAULTS:
+            raise HoptacError(f"{path}: unknown key {key!r} (known: {', '.join(DEFAULTS)})")
+        if isinstance(DEFAULTS[key], dict):
+            if not isinstance(value, dict):
+                raise HoptacError(f"{path}: {key!r} must be a mapping")
+            cfg[key].update(value)
+        else:
+            cfg[key] = value
+    return cfg
+
+
+def build_model(cfg: dict) -> Pipeline:
+    """The unfitted scikit-learn pipeline (only scikit-learn built-ins, so skops can trust it)."""
+    words, chars, lr = cfg["words"], cfg["chars"], cfg["logistic_regression"]
+    features = FeatureUnion([
+        ("words", TfidfVectorizer(analyzer="word", token_pattern=r"\S+", lowercase=False,
+                                  ngram_range=tuple(words["ngram_range"]), min_df=words["min_df"],
+                                  sublinear_tf=words["sublinear_tf"])),
+        ("chars", TfidfVectorizer(analyzer="char_wb", lowercase=False,
+                                  ngram_range=tuple(chars["ngram_range"]), min_df=chars["min_df"],
+                                  sublinear_tf=chars["sublinear_tf"], max_features=chars.get("max_features"))),
+    ])
+    classifier = OneVsRestClassifier(LogisticRegression(
+        C=lr["C"], max_iter=lr["max_iter"], class_weight=lr["class_weight"], random_state=cfg["seed"]))
+    return Pipeline([("features", features), ("classifier", classifier)])
+
+
+def label_matrix(sector_lists: list[list[str]], labels: list[str]) -> np.ndarray:
+    index = {label: i for i, label in enumerate(labels)}
+    y = np.zeros((len(sector_lists), len(labels)), dtype=int)
+    for row, sectors in enumerate(sector_lists):
+        for name in sectors:
+            y[row, index[name]] = 1
+    return y
+
+
+def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray, default: float) -> list[float]:
+    """Per label, the grid threshold with the best F1 on validation (ties → the one closest to default)."""
+    thresholds = []
+    for j in range(y_true.shape[1]):
+        positives = y_true[:, j].sum()
+        if positives == 0:
+            thresholds.append(float(default))
+            continue
+        best, best_f1 = float(default), -1.0
+        for t in sorted(grid, key=lambda t: abs(t - default)):
+            pred = proba[:, j] >= t
+            tp = int((pred & (y_true[:, j] == 1)).sum())
+            f1 = 2 * tp / (pred.sum() + positives) if (pred.sum() + positives) else 0.0
+            if f1 > best_f1 + 1e-12:
+                best, best_f1 = float(t), f1
+        thresholds.append(round(best, 4))
+    return thresholds
+
+
+@dataclass
+class SectorModel:
+    """A fitted sector classifier: ``pipeline_`` (sklearn), ``labels_``, ``thresholds_``."""
+
+    pipeline_: Pipeline
+    labels_: list[str]
+    thresholds_: list[float]
+    validation_: dict = field(default_factory=dict)  # micro-F1 on validation with the tuned thresholds
+
+
+def train_sectors(train_rows: list[dict], dev_rows: list[dict], labels: list[str], cfg: dict) -> SectorModel | None:
+    """Fit on ``train_rows`` (each with ``tokens`` and ``sectors`` as names); tune thresholds on ``dev_rows``.
+
+    Returns None when there is nothing to learn (no labels or no positive paragraph in train).
+    """
+    y_train = label_matrix([r["sectors"] for r in train_rows], labels)
+    if not labels or y_train.sum() == 0:
+        return None
+    model = build_model(cfg)
+    with warnings.catch_warnings():  # a sector with no positive in train: said by the caller, not as a warning
+        warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
+        model.fit([features_text(r["tokens"]) for r in train_rows], y_train)
+    grid_cfg = cfg["threshold_grid"]
+    grid = np.arange(grid_cfg["start"], grid_cfg["stop"] + 1e-9, grid_cfg["step"])
+    if dev_rows:
+        y_dev = label_matrix([r["sectors"] for r in dev_rows], labels)
+        proba = np.asarray(model.predict_proba([features_text(r["tokens"]) for r in dev_rows]))
+        thresholds = tune_thresholds(y_dev, proba, grid, cfg["default_threshold"])
+        pred = proba >= np.asarray(thresholds)
+        tp = int((pred & (y_dev == 1)).sum())
+        denom = int(pred.sum() + y_dev.sum())
+        validation = {"micro_f1": 2 * tp / denom if denom else 0.0, "paragraphs": len(dev_rows)}
+    else:
+        thresholds = [float(cfg["default_threshold"])] * len(labels)
+        validation = {}
+    return SectorModel(model, list(labels), thresholds, validation)
