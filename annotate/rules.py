@@ -1,0 +1,577 @@
+"""Stage 2 (pre-annotation): the rule-based annotator behind ``--pre rules``.
+
+Entities, at character level:
+
+* LOCALITY from the gazetteer (:mod:`annotate.gazetteer`): provinces, districts,
+  countries and regions anywhere; ward-level names only after an administrative
+  word; numbered units after "quận"/"phường" ("quận 1" → "1"); short country
+  forms in pairs ("Việt - Lào").
+* OFFICIAL: the name after a title ("Bí thư Tỉnh ủy Hưng Yên Đỗ Tiến Sỹ" →
+  "Đỗ Tiến Sỹ"), after an honorific ("ông Hạo" → "Hạo"), or before a title
+  ("Nguyễn Văn A, Chủ tịch…"); repeated mentions of a found name.
+* FIGURE: a number in Vietnamese format, its scale word and its unit or counted
+  noun ("10.900 tỷ đồng", "87 doanh nghiệp", "15%"); not dates, years, periods,
+  durations, ordinals or identifiers; approximators stay outside.
+* FIELD: a lexicon of fields of activity near a cue word ("lĩnh vực", "hợp tác"…).
+
+Sectors: one 0/1 score per sector of the schema, from keywords.
+
+Lexicons and the label each rule produces live in ``configs/rules.yml``; labels are
+checked against ``configs/labels.yml`` (a rule whose label is not in the schema
+is switched off with a warning). :func:`find_entities` is the pure function;
+the spaCy component ``hoptac_rules`` wraps it and serialises everything it needs
+(gazetteer, lexicons, labels), so a saved pipeline reloads without this repo.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import filter_spans
+
+from annotate.gazetteer import Gazetteer, gazetteer, load_rules_config, match_key, nfc
+from hoptac import __version__
+
+Span = tuple[int, int, str]
+Token = tuple[int, int, str]  # start, end, text
+
+_SYLLABLE = re.compile(r"[^\W_]+|[^\w\s]")
+_DASH = "-–—‑"
+_NUMBER = r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d+)?"
+_FIGURE_NUMBER = re.compile(rf"(?<![\w./,-])(?:{_NUMBER})(?:\s?[{_DASH}]\s?(?:{_NUMBER}))?")
+_YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
+# Priority when two candidates have the same length (lower wins).
+_PRIORITY = {"official": 0, "locality": 1, "figure": 2, "field": 3}
+
+
+def syllables(text: str) -> list[Token]:
+    """Words and single punctuation marks, with their character offsets."""
+    return [(m.start(), m.end(), m.group()) for m in _SYLLABLE.finditer(text)]
+
+
+def _is_cap(word: str) -> bool:
+    return word[:1].isupper() and word[:1].isalpha()
+
+
+def _is_acronym(word: str) -> bool:
+    return len(word) > 1 and word.isupper() and word.isalpha()
+
+
+def _ci(words) -> set[str]:
+    """The words with their first letter in both cases."""
+    return {v for w in words for v in (w, w[:1].lower() + w[1:], w[:1].upper() + w[1:])}
+
+
+@lru_cache(maxsize=1)
+def _vi_tokenizer():
+    import spacy
+
+    return spacy.blank("vi").tokenizer
+
+
+def word_bounds(text: str) -> list[tuple[int, int]]:
+    """Word boundaries from spaCy's Vietnamese tokenizer (pyvi word segmentation)."""
+    return [(t.idx, t.idx + len(t.text)) for t in _vi_tokenizer()(text)]
+
+
+@dataclass
+class _Lexicon:
+    """Multi-token phrases matched on syllable tokens, by match key."""
+
+    keys: set[str]
+    first: set[str]
+    longest: int
+
+    @classmethod
+    def of(cls, phrases) -> "_Lexicon":
+        keys = {match_key(p) for p in phrases}
+        toks = [[t for _, _, t in syllables(k)] for k in keys]
+        return cls(keys, {t[0] for t in toks if t}, max((len(t) for t in toks), default=1))
+
+    def longest_at(self, text: str, toks: list[Token], i: int, fold=None) -> int | None:
+        """End index (exclusive, in tokens) of the longest phrase starting at token ``i``."""
+        first = toks[i][2] if fold is None else fold(toks[i][2])
+        if first not in self.first:
+            return None
+        for j in range(min(len(toks), i + self.longest), i, -1):
+            key = match_key(text[toks[i][0]:toks[j - 1][1]])
+            if (key if fold is None else fold(key)) in self.keys:
+                return j
+        return None
+
+
+class Rules:
+    """The rule set: lexicons, gazetteer and the schema's labels. Serialisable as JSON."""
+
+    def __init__(self, config: dict, gaz: Gazetteer, entity_labels: list[str], sector_labels: list[str],
+                 warn: bool = True) -> None:
+        self.config = config
+        self.gazetteer = gaz
+        self.entity_labels = list(entity_labels)
+        self.sector_labels = list(sector_labels)
+        self.labels: dict[str, str | None] = {}
+        for section in ("locality", "official", "field", "figure"):
+            label = config[section].get("label")
+            if label not in self.entity_labels:
+                if warn:
+                    warnings.warn(f"rules.yml: {section} rules produce {label!r}, not a label of the schema: switched off")
+                label = None
+            self.labels[section] = label
+        self._compile()
+        if warn:
+            silent = [s for s in self.sector_labels if not self.sector_keywords.get(s)]
+            if silent:
+                warnings.warn(f"rules.yml: no keywords for sector(s) {', '.join(silent)}: they never fire")
+
+    # ------------------------------------------------------------------ set-up
+
+    def _compile(self) -> None:
+        loc, off, fld, fig = (self.config[s] for s in ("locality", "official", "field", "figure"))
+        gaz = self.gazetteer
+        place_keys = list(gaz.free) + list(gaz.ward)
+        self.places = _Lexicon.of(place_keys)
+        self.pair_forms = set(loc.get("pair_forms", []))
+        self.admin_re = _preceded_by(loc.get("admin_words", []))
+        self.numbered_re = re.compile(
+            r"(?<![\w.])(?:" + "|".join(map(re.escape, sorted(loc.get("numbered_words", []), key=len, reverse=True)))
+            + r")\s*(\d{1,2}(?:\s*,\s*\d{1,2}(?![\d.,]\d))*)(?![\w%])"
+        ) if loc.get("numbered_words") else None
+        self.street_re = _preceded_by(loc.get("not_after", []))
+        self.titles = _Lexicon.of(t.casefold() for t in off.get("titles", []))
+        self.org_words = _Lexicon.of(off.get("org_words", []))
+        self.org_single = set(off.get("org_words", []))
+        self.honorifics = _Lexicon.of(off.get("honorifics", []))
+        self.weak_honorifics = _Lexicon.of(off.get("weak_honorifics", []))
+        self.surnames = set(off.get("surnames", []))
+        generic = {match_key(g).casefold() for g in fld.get("generic", [])}
+        self.fields = _Lexicon.of(p.casefold() for p in fld.get("lexicon", []) if match_key(p).casefold() not in generic)
+        self.field_cues = _Lexicon.of(c.casefold() for c in fld.get("cues", []))
+        self.scale_words = set(fig.get("scale_words", []))
+        self.units = _Lexicon.of(fig.get("units", []))
+        units = sorted((u for u in fig.get("units", []) if re.fullmatch(r"[^\W\d_]+\d?|%", u)), key=len, reverse=True)
+        self.glued_unit = re.compile("(?:" + "|".join(map(re.escape, units)) + r")(?![^\W_])") if units else None
+        self.time_words = set(fig.get("time_words", []))
+        self.figure_not_after = _preceded_by(fig.get("not_after", []))
+        self.not_counted = set(fig.get("not_counted", []))
+        sectors = self.config.get("sectors", {})
+        self.sector_keywords = {name: sectors.get(name, []) for name in self.sector_labels}
+        self.sector_lexicons = {name: _Lexicon.of(k.casefold() for k in kws) for name, kws in self.sector_keywords.items()}
+
+    def to_dict(self) -> dict:
+        return {"version": __version__, "config": self.config, "gazetteer": self.gazetteer.to_dict(),
+                "entity_labels": self.entity_labels, "sector_labels": self.sector_labels}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Rules":
+        return cls(data["config"], Gazetteer.from_dict(data["gazetteer"]), data["entity_labels"],
+                   data["sector_labels"], warn=False)
+
+    # ------------------------------------------------------------------ entities
+
+    def entities(self, text: str, words: list[tuple[int, int]] | None = None) -> list[Span]:
+        """Non-overlapping ``(start, end, label)`` spans, sorted; the longest wins a clash."""
+        text = nfc(text)
+        toks = syllables(text)
+        candidates: list[tuple[int, int, str]] = []  # start, end, section
+        places = self._localities(text, toks) if self.labels["locality"] or self.labels["official"] else []
+        if self.labels["locality"]:
+            candidates += places
+        if self.labels["official"]:
+            candidates += self._officials(text, toks, places)
+        if self.labels["figure"] or self.labels["field"]:
+            words = words if words is not None else word_bounds(text)
+            if self.labels["figure"]:
+                candidates += self._figures(text, words)
+            if self.labels["field"]:
+                candidates += self._fields(text, toks, words)
+        return _resolve([(s, e, self.labels[sec], _PRIORITY[sec]) for s, e, sec in candidates])
+
+    def _localities(self, text: str, toks: list[Token]) -> list[tuple[int, int, str]]:
+        out = []
+        gaz = self.gazetteer
+        for i in range(len(toks)):
+            j = self.places.longest_at(text, toks, i)
+            if j is None:
+                continue
+            start, end = toks[i][0], toks[j - 1][1]
+            key = match_key(text[start:end])
+            before = text[max(0, start - 30):start]
+            after_admin = bool(self.admin_re.search(before))
+            level = gaz.free.get(key)
+            if level is None and not after_admin:  # ward-level: only after an admin word
+                continue
+            if self.street_re.search(before):
+                continue
+            if not after_admin and level != "province" and self._inside_name(text, toks, i, j):
+                continue
+            out.append((start, end, "locality"))
+        out += self._pairs(text, toks)
+        if self.numbered_re:
+            for m in self.numbered_re.finditer(text):
+                for n in re.finditer(r"\d+", m.group(1)):
+                    out.append((m.start(1) + n.start(), m.start(1) + n.end(), "locality"))
+        return out
+
+    def _inside_name(self, text: str, toks: list[Token], i: int, j: int) -> bool:
+        """A place name glued to a capitalised word before it is part of a longer name
+        ("Trần Thanh Liêm"); a one-word country before a family name is a word ("Anh Lê Văn…")."""
+        prev = toks[i - 1] if i > 0 else None
+        if prev and text[prev[1]:toks[i][0]] == " " and _is_cap(prev[2]) and not _is_acronym(prev[2]):
+            if prev[2] in self.surnames or j - i == 1:
+                return True
+        nxt = toks[j] if j < len(toks) else None
+        if j - i == 1 and nxt and text[toks[i][1]:nxt[0]] == " " and nxt[2] in self.surnames:
+            return True
+        return False
+
+    def _pairs(self, text: str, toks: list[Token]) -> list[tuple[int, int, str]]:
+        """Short country forms joined by a dash: "Việt - Lào" → "Việt", "Lào"."""
+        out = []
+        for i in range(len(toks) - 2):
+            a, dash, b = toks[i], toks[i + 1], toks[i + 2]
+            if a[2] in self.pair_forms and dash[2] in _DASH and b[2] in self.pair_forms:
+                out += [(a[0], a[1], "locality"), (b[0], b[1], "locality")]
+        return out
+
+    def _officials(self, text: str, toks: list[Token], places) -> list[tuple[int, int, str]]:
+        in_place = set()
+        for s, e, _ in places:
+            in_place.update(k for k, t in enumerate(toks) if t[0] >= s and t[1] <= e)
+        names: list[tuple[int, int]] = []  # token ranges
+        for i in range(len(toks)):
+            j = self.titles.longest_at(text, toks, i, fold=str.casefold)
+            if j is not None:
+                name = self._name_after_title(text, toks, j, in_place)
+                if name:
+                    names.append(name)
+                continue
+            for lexicon, weak in ((self.honorifics, False), (self.weak_honorifics, True)):
+                j = lexicon.longest_at(text, toks, i)
+                if j is None or i in in_place:
+                    continue
+                run = self._cap_run(text, toks, j)
+                if run and (not weak or (toks[j][2] in self.surnames and run[1] - run[0] >= 2)):
+                    names.append(self._trim_name(run))
+                break
+            if toks[i][2] in self.surnames and (i == 0 or not _is_cap(toks[i - 1][2])):
+                run = self._cap_run(text, toks, i)
+                if run and 2 <= run[1] - run[0] <= 4 and self._title_follows(text, toks, run[1]):
+                    names.append(run)
+        out = {(toks[a][0], toks[b - 1][1]) for a, b in names if b > a}
+        # repeated mentions of a full name found above
+        for full in {text[s:e] for s, e in out if " " in text[s:e]}:
+            for m in re.finditer(re.escape(full) + r"(?![^\W_])", text):
+                if m.start() == 0 or not text[m.start() - 1].isalnum():
+                    out.add((m.start(), m.end()))
+        return [(s, e, "official") for s, e in out]
+
+    def _cap_run(self, text: str, toks: list[Token], i: int) -> tuple[int, int] | None:
+        """Capitalised words from token ``i`` on, one space apart (Lao names go on
+        through " - " + lower-case syllables: "Thoong - lun Xi - xu - lit")."""
+        if i >= len(toks) or i > 0 and text[toks[i - 1][1]:toks[i][0]] not in (" ", ""):
+            pass
+        if i >= len(toks) or not _is_cap(toks[i][2]) or _is_acronym(toks[i][2]):
+            return None
+        j = i + 1
+        while j < len(toks):
+            gap = text[toks[j - 1][1]:toks[j][0]]
+            word = toks[j][2]
+            if gap == " " and _is_cap(word) and not _is_acronym(word):
+                j += 1
+            elif (gap in (" ", "") and word in _DASH and j + 1 < len(toks)
+                  and text[toks[j][1]:toks[j + 1][0]] in (" ", "")
+                  and toks[j + 1][2].isalpha() and toks[j + 1][2].islower() and len(toks[j + 1][2]) <= 5):
+                j += 2
+            else:
+                break
+        return (i, j)
+
+    def _trim_name(self, run: tuple[int, int]) -> tuple[int, int]:
+        a, b = run
+        return (a, min(b, a + 6))
+
+    def _name_after_title(self, text, toks, k, in_place) -> tuple[int, int] | None:
+        """The name after a title: skip organisations and places, take the first
+        capitalised words that remain ("Bí thư Tỉnh ủy Hà Nam Nguyễn Đình Khang")."""
+        limit = min(len(toks), k + 16)
+        while k < limit:
+            if text[toks[k - 1][1]:toks[k][0]] not in (" ",):
+                return None
+            j = self.org_words.longest_at(text, toks, k)
+            if j is not None:
+                k = j
+                continue
+            run = self._cap_run(text, toks, k)
+            if run is None:
+                if _is_acronym(toks[k][2]) or k in in_place:
+                    k += 1
+                    continue
+                return None
+            a, b = run
+            while a < b and (a in in_place or toks[a][2] in self.org_single):
+                a += 1
+            if a < b:
+                if b - a > 6:
+                    return None
+                return (a, b)
+            k = b
+        return None
+
+    def _title_follows(self, text: str, toks: list[Token], j: int) -> bool:
+        """", Chủ tịch…", " - phó chủ tịch…", " (Chủ tịch…" right after token ``j``."""
+        k = j
+        if k < len(toks) and toks[k][2] in ",(" + _DASH:
+            k += 1
+            if k < len(toks) and text[toks[k - 1][1]:toks[k][0]] in (" ", ""):
+                return self.titles.longest_at(text, toks, k, fold=str.casefold) is not None
+        return False
+
+    def _figures(self, text: str, words: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+        out = []
+        starts = {s: e for s, e in words}
+        for m in _FIGURE_NUMBER.finditer(text):
+            s, e = m.start(), m.end()
+            number = m.group()
+            if self.figure_not_after.search(text[max(0, s - 30):s]):
+                continue
+            rest = text[e:]
+            if re.match(r"[/:h]\d|[/:]|h(?![^\W_])|[^\W\d_]*\d", rest):  # dates, times, codes
+                continue
+            glued = self.glued_unit.match(rest) if self.glued_unit else None
+            if glued:
+                out.append((s, e + glued.end(), "figure"))
+                continue
+            grouped = "." in number or "," in number
+            end, scaled = e, False
+            # scale words, then a unit or a counted noun
+            pos = e
+            while True:
+                w = self._next_word(text, pos, starts)
+                if w and text[w[0]:w[1]] in self.scale_words:
+                    end = pos = w[1]
+                    scaled = True
+                    continue
+                break
+            unit_end = self._unit_at(text, pos)
+            if unit_end:
+                out.append((s, unit_end, "figure"))
+                continue
+            w = self._next_word(text, pos, starts)
+            word = text[w[0]:w[1]] if w else ""
+            first = word.split(" ")[0] if word else ""
+            if word and (first in self.time_words or word in self.time_words):
+                continue  # a duration or a date: "20 năm qua", "8 năm"
+            if _YEAR.match(number) and not scaled:
+                continue
+            if w and self._counted_noun(word):
+                out.append((s, w[1], "figure"))
+            elif scaled or (grouped and "-" not in number):
+                out.append((s, end, "figure"))  # a bare quantity: "trên 100.000"
+        return out
+
+    def _next_word(self, text: str, pos: int, starts: dict[int, int]) -> tuple[int, int] | None:
+        """The word starting after exactly one space at ``pos`` (a pyvi word when one starts there)."""
+        if text[pos:pos + 1] != " ":
+            return None
+        p = pos + 1
+        if p in starts:
+            return (p, starts[p])
+        m = re.match(r"[^\W_]+", text[p:])
+        return (p, p + m.end()) if m else None
+
+    def _unit_at(self, text: str, pos: int) -> int | None:
+        m = re.match(r"\s?", text[pos:])
+        p = pos + m.end()
+        toks = syllables(text[p:p + 40])
+        if not toks or (p == pos and toks[0][2] != "%"):
+            return None
+        j = self.units.longest_at(text[p:p + 40], toks, 0)
+        if j is None:
+            return None
+        end = p + toks[j - 1][1]
+        if end < len(text) and (text[end].isalnum()):
+            return None
+        return end
+
+    def _counted_noun(self, word: str) -> bool:
+        if not re.fullmatch(r"[^\W\d_]+(?: [^\W\d_]+)*", word):
+            return False
+        first = word.split(" ")[0]
+        if word in self.not_counted or first in self.not_counted:
+            return False
+        if _is_cap(word) and (word.split(" ")[0] in self.gazetteer.free or word in self.gazetteer.free):
+            return False
+        return not _is_acronym(first) or first in ("USD",)
+
+    def _fields(self, text: str, toks: list[Token], words) -> list[tuple[int, int, str]]:
+        out = []
+        word_starts = {s for s, _ in words}
+        word_ends = {e for _, e in words}
+        i = 0
+        found = []
+        while i < len(toks):
+            j = self.fields.longest_at(text, toks, i, fold=str.casefold)
+            if j is None:
+                i += 1
+                continue
+            s, e = toks[i][0], toks[j - 1][1]
+            if s in word_starts and e in word_ends:
+                found.append((i, j))
+                i = j
+            else:
+                i += 1
+        for n, (i, j) in enumerate(found):
+            s, e = toks[i][0], toks[j - 1][1]
+            if _is_cap(toks[i][2]) and i > 0 and _is_cap(toks[i - 1][2]) and text[toks[i - 1][1]:s] == " ":
+                continue  # inside a proper name: "Bộ Nông nghiệp"
+            in_list = any(abs(i - b) <= 2 or abs(a - j) <= 2 for a, b in found[max(0, n - 1):n] + found[n + 1:n + 2])
+            if in_list or self._cue_before(text, toks, i):
+                out.append((s, e, "field"))
+        return out
+
+    def _cue_before(self, text: str, toks: list[Token], i: int) -> bool:
+        for k in range(max(0, i - 4), i):
+            if self.field_cues.longest_at(text, toks, k, fold=str.casefold):
+                return True
+        return False
+
+    # ------------------------------------------------------------------ sectors
+
+    def sectors(self, text: str, words: list[tuple[int, int]] | None = None) -> dict[str, float]:
+        """Every sector of the schema: 1.0 when one of its keywords is in the text, else 0.0."""
+        text = nfc(text)
+        toks = syllables(text)
+        words = words if words is not None else word_bounds(text)
+        starts, ends = {s for s, _ in words}, {e for _, e in words}
+        folded = [(s, e, t.casefold()) for s, e, t in toks]
+        cats = {}
+        for name in self.sector_labels:
+            lex = self.sector_lexicons.get(name)
+            hit = False
+            if lex and lex.keys:
+                for i in range(len(toks)):
+                    j = lex.longest_at(text.casefold(), folded, i)
+                    if j is not None and toks[i][0] in starts and toks[j - 1][1] in ends:
+                        hit = True
+                        break
+            cats[name] = 1.0 if hit else 0.0
+        return cats
+
+
+def _preceded_by(words) -> re.Pattern:
+    """Matches text ending with one of ``words`` (then spaces, or nothing after a ".")."""
+    if not words:
+        return re.compile(r"(?!)")
+    alts = "|".join(map(re.escape, sorted(set(words), key=len, reverse=True)))
+    return re.compile(rf"(?:^|[^\w])(?:{alts})(?:(?<=\.)\s*|\s+)$")
+
+
+def _resolve(candidates: list[tuple[int, int, str, int]]) -> list[Span]:
+    """Non-overlapping spans: longest first, then by priority, then leftmost."""
+    taken: list[Span] = []
+    for s, e, label, _ in sorted(set(candidates), key=lambda c: (-(c[1] - c[0]), c[3], c[0])):
+        if s < e and all(e <= ts or s >= te for ts, te, _ in taken):
+            taken.append((s, e, label))
+    return sorted(taken)
+
+
+# ---------------------------------------------------------------------- entry points
+
+
+def build_rules(labels_path: str | Path | None = None, rules_path: str | Path | None = None) -> Rules:
+    """The rules of this checkout: ``configs/rules.yml``, the gazetteer, ``configs/labels.yml``."""
+    from annotate.gazetteer import build_gazetteer
+    from hoptac.schema import load_schema
+
+    schema = load_schema(labels_path)
+    config = load_rules_config(rules_path)
+    gaz = gazetteer() if rules_path is None else build_gazetteer(config)
+    return Rules(config, gaz, schema.entity_names, schema.sector_names)
+
+
+@lru_cache(maxsize=1)
+def default_rules() -> Rules:
+    return build_rules()
+
+
+def find_entities(text: str) -> list[Span]:
+    """Character-level ``(start, end, label)`` spans of the rules: non-overlapping, sorted."""
+    return default_rules().entities(text)
+
+
+def find_sectors(text: str) -> dict[str, float]:
+    """One 0.0/1.0 score per sector of the schema."""
+    return default_rules().sectors(text)
+
+
+def model_version() -> str:
+    return f"hoptac-rules-{__version__}"
+
+
+class RulesAnnotator:
+    """spaCy component: sets ``doc.ents`` and ``doc.cats`` from the rules."""
+
+    def __init__(self, nlp: Language, name: str, rules: Rules | None = None) -> None:
+        self.name = name
+        self._rules = rules
+
+    @property
+    def rules(self) -> Rules:
+        if self._rules is None:  # built from this checkout unless loaded from disk
+            self._rules = default_rules()
+        return self._rules
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.rules.entity_labels)
+
+    def __call__(self, doc: Doc) -> Doc:
+        words = [(t.idx, t.idx + len(t.text)) for t in doc]
+        spans = []
+        for start, end, label in self.rules.entities(doc.text, words):
+            span = doc.char_span(start, end, label=label, alignment_mode="expand")
+            if span is not None:
+                spans.append(span)
+        doc.ents = filter_spans(spans)
+        doc.cats = self.rules.sectors(doc.text, words)
+        return doc
+
+    def to_disk(self, path, exclude=tuple()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "rules.json").write_text(json.dumps(self.rules.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    def from_disk(self, path, exclude=tuple()) -> "RulesAnnotator":
+        data = json.loads((Path(path) / "rules.json").read_text(encoding="utf-8"))
+        self._rules = Rules.from_dict(data)
+        return self
+
+    def to_bytes(self, exclude=tuple()) -> bytes:
+        return json.dumps(self.rules.to_dict(), ensure_ascii=False).encode("utf-8")
+
+    def from_bytes(self, data: bytes, exclude=tuple()) -> "RulesAnnotator":
+        self._rules = Rules.from_dict(json.loads(data.decode("utf-8")))
+        return self
+
+
+@Language.factory("hoptac_rules")
+def make_rules_annotator(nlp: Language, name: str) -> RulesAnnotator:
+    """The rules of this checkout (loaded lazily), or those saved with the pipeline."""
+    return RulesAnnotator(nlp, name)
+
+
+@lru_cache(maxsize=1)
+def rules_pipeline() -> Language:
+    """``spacy.blank("vi")`` + ``hoptac_rules``, built once per process."""
+    import spacy
+
+    nlp = spacy.blank("vi")
+    nlp.add_pipe("hoptac_rules")
+    return nlp
