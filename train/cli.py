@@ -97,13 +97,14 @@ def evaluate_command(
 def package_command(
     model: Annotated[Path, typer.Argument(help="Trained model folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the wheel.")],
-    name: Annotated[str, typer.Option("--name", help="Package name (spaCy prefixes nothing: vi_hoptac).")] = "vi_hoptac",
+    name: Annotated[str, typer.Option("--name", help="Installed package name, loadable with spacy.load (the language prefix vi_ is added if missing).")] = "vi_hoptac",
     version: Annotated[str, typer.Option("--version", help="Package version X.Y.Z.")] = "0.1.0",
+    metrics: Annotated[Optional[Path], typer.Option("--metrics", help="metrics.json from `hoptac evaluate` (default: one next to the model).")] = None,
 ) -> None:
     """Build a pip-installable wheel of the model (spacy package), custom code included."""
     from train.package import package_model
 
-    typer.echo(package_model(model, output, name=name, version=version))
+    typer.echo(package_model(model, output, name=name, version=version, metrics=metrics))
 
 
 def predict_command(

@@ -1,0 +1,405 @@
+"""Stage 3 (delivery): ``hoptac package`` — a trained MODEL_DIR as a pip-installable wheel.
+
+The wheel is built by spaCy's own packaging (``spacy.cli.package.package``, the
+function behind ``spacy package``) from a temporary copy of the model whose
+``meta.json`` we complete (the original folder is never touched):
+
+* name and version: spaCy names a package ``{lang}_{meta.name}`` (and its
+  generated ``setup.py`` always adds the prefix), so ``--name vi_hoptac`` is
+  passed to spaCy as ``hoptac`` and the wheel installs ``vi_hoptac``, loadable
+  with ``spacy.load("vi_hoptac")``;
+* labels (from the pipeline), evaluation scores per label (from a ``metrics.json``
+  written by ``hoptac evaluate``, found next to the model or given with
+  ``--metrics``), training data provenance (what ``hoptac train`` recorded in the
+  model's meta), license MIT, and requirements pinned to the minor versions this
+  toolkit runs with (spaCy, pyvi; scikit-learn and skops when the pipeline has the
+  sector classifier);
+* a model card ``README.md`` with the per-label tables (ours, not spaCy's
+  generated one), and the MIT ``LICENSE``.
+
+When the pipeline has the ``sector_classifier``, ``train/components.py`` (which
+imports only spaCy, NumPy, scikit-learn and skops) is shipped in the package
+(``code_paths``), so the wheel loads without hoptac installed.
+
+spaCy's packaging runs in a child process: its output (and that of
+``python -m build``) goes to a log file instead of the terminal, and the factory
+is registered there from the shipped file only, so spaCy's requirement detection
+cannot mistake the hoptac toolkit for a dependency of the model.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from hoptac.errors import HoptacError
+
+NER = "ner"
+LICENSE = "MIT"
+VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+NAME_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+METRICS_FILE = "metrics.json"
+# Where `hoptac evaluate` reports are looked for, relative to the model folder.
+METRICS_NEAR_MODEL = (Path(METRICS_FILE), Path("..") / METRICS_FILE, Path("..") / "report" / METRICS_FILE,
+                      Path("..") / "eval" / METRICS_FILE, Path("..") / "evaluation" / METRICS_FILE)
+# Distributions the model needs at run time (pinned to the installed minor versions).
+BASE_REQUIREMENTS = ("spacy", "pyvi")
+SECTOR_REQUIREMENTS = ("scikit-learn", "skops")
+
+MIT_TEXT = """MIT License
+
+Copyright (c) {year} the hoptac authors
+
+Permission is hereby granted, free of charge, to any person obtaining a copy
+of this software and associated documentation files (the "Software"), to deal
+in the Software without restriction, including without limitation the rights
+to use, copy, modify, merge, publish, distribute, sublicense, and/or sell
+copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all
+copies or substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR
+IMPLIED, INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY,
+FITNESS FOR A PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE
+AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM,
+OUT OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE
+SOFTWARE.
+"""
+
+
+# ---------------------------------------------------------------- inputs
+
+def check_version(version: str) -> str:
+    if not VERSION_RE.match(str(version)):
+        raise HoptacError(f"--version {version!r}: expected X.Y.Z (three numbers, e.g. 0.1.0)")
+    return str(version)
+
+
+def spacy_names(name: str, lang: str) -> tuple[str, str]:
+    """(name for spaCy's meta, final package name): ``vi_hoptac`` → (``hoptac``, ``vi_hoptac``)."""
+    prefix = f"{lang}_"
+    if not NAME_RE.match(name or ""):
+        raise HoptacError(f"--name {name!r}: use lower-case letters, digits and single underscores, e.g. {prefix}hoptac")
+    short = name[len(prefix):] if name.startswith(prefix) else name
+    if not short:
+        raise HoptacError(f"--name {name!r}: needs a name after the language prefix {prefix!r}")
+    return short, prefix + short
+
+
+def read_pipeline(model_dir: Path) -> tuple[dict, "object"]:
+    """(meta.json, loaded nlp) of a trained MODEL_DIR with an ``ner``; one-line errors otherwise."""
+    from train.predict import load_model
+
+    model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise HoptacError(f"{model_dir}: no such model folder")
+    if not model_dir.is_dir() or not (model_dir / "config.cfg").is_file() or not (model_dir / "meta.json").is_file():
+        raise HoptacError(f"{model_dir}: not a spaCy pipeline folder (needs config.cfg and meta.json)")
+    try:
+        meta = json.loads((model_dir / "meta.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise HoptacError(f"{model_dir / 'meta.json'}: not valid JSON ({e})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("lang"), str):
+        raise HoptacError(f"{model_dir / 'meta.json'}: expected a JSON object with a 'lang'")
+    return meta, load_model(model_dir)
+
+
+def find_metrics(model_dir: Path, metrics: Path | None) -> Path | None:
+    """The evaluation report to quote: ``--metrics`` if given, else one found next to the model."""
+    if metrics is not None:
+        metrics = Path(metrics)
+        if not metrics.is_file():
+            raise HoptacError(f"{metrics}: no such metrics file (from `hoptac evaluate … -o REPORT_DIR`)")
+        return metrics
+    for relative in METRICS_NEAR_MODEL:
+        candidate = (Path(model_dir) / relative).resolve()
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_metrics(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    try:
+        metrics = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise HoptacError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("ner"), dict) \
+            or not isinstance(metrics["ner"].get("per_label"), dict):
+        raise HoptacError(f"{path}: not a metrics.json from `hoptac evaluate` (needs ner.per_label)")
+    return metrics
+
+
+# ---------------------------------------------------------------- meta.json
+
+def requirements(with_sectors: bool) -> list[str]:
+    """Pinned to the installed minor versions: ``spacy>=3.8.18,<3.9.0`` and so on."""
+    from spacy.util import get_minor_version_range
+
+    names = BASE_REQUIREMENTS + (SECTOR_REQUIREMENTS if with_sectors else ())
+    out = []
+    for dist in names:
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            raise HoptacError(f"{dist} is not installed here: cannot pin the model's requirements") from None
+        out.append(f"{dist}{get_minor_version_range(version)}")
+    return out
+
+
+def performance(metrics: dict | None, meta: dict) -> dict:
+    """spaCy-style ``performance`` (ents_p/r/f, ents_per_type, cats_*): from the evaluation when there is one."""
+    if metrics is None:
+        return meta.get("performance") or {}
+    ner = metrics["ner"]
+    micro = ner.get("micro", {})
+    out = {
+        "ents_p": micro.get("precision"), "ents_r": micro.get("recall"), "ents_f": micro.get("f1"),
+        "ents_per_type": {label: {"p": s.get("precision"), "r": s.get("recall"), "f": s.get("f1")}
+                          for label, s in ner["per_label"].items()},
+    }
+    sectors = metrics.get("sectors")
+    if isinstance(sectors, dict) and isinstance(sectors.get("per_label"), dict):
+        out["cats_micro_p"] = sectors.get("micro", {}).get("precision")
+        out["cats_micro_r"] = sectors.get("micro", {}).get("recall")
+        out["cats_micro_f"] = sectors.get("micro", {}).get("f1")
+        out["cats_macro_f"] = sectors.get("macro", {}).get("f1")
+        out["cats_f_per_type"] = {label: {"p": s.get("precision"), "r": s.get("recall"), "f": s.get("f1")}
+                                  for label, s in sectors["per_label"].items()}
+    return out
+
+
+def provenance(meta: dict) -> dict:
+    """What ``hoptac train`` recorded about the training data (meta["hoptac"]), without local paths."""
+    recorded = meta.get("hoptac") if isinstance(meta.get("hoptac"), dict) else {}
+    out: dict = {}
+    if recorded.get("dataset"):
+        out["dataset"] = Path(str(recorded["dataset"])).name
+        card = _dataset_card(Path(str(recorded["dataset"])))
+        if card:
+            out["dataset_card"] = card
+    for part in ("ner", "sectors"):
+        if isinstance(recorded.get(part), dict):
+            out[part] = recorded[part]
+    return out
+
+
+def _dataset_card(dataset: Path) -> dict | None:
+    """Counts from the dataset folder's card, when the folder is still there."""
+    for name in ("card.json", "dataset_card.json", "dataset_info.json"):
+        path = dataset / name
+        if path.is_file():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return None
+            return data if isinstance(data, dict) else None
+    return None
+
+
+def package_meta(meta: dict, nlp, short_name: str, version: str, metrics: dict | None,
+                 metrics_path: Path | None, with_sectors: bool) -> dict:
+    out = dict(meta)
+    out.update({
+        "name": short_name,
+        "version": version,
+        "license": LICENSE,
+        "description": meta.get("description") or "hoptac: Vietnamese cooperation news — NER and paragraph sectors",
+        "author": meta.get("author") or "hoptac",
+        "labels": {name: list(labels) for name, labels in nlp.pipe_labels.items()},
+        "requirements": requirements(with_sectors),
+        "performance": performance(metrics, meta),
+    })
+    hoptac = dict(meta.get("hoptac") or {}) if isinstance(meta.get("hoptac"), dict) else {}
+    hoptac.pop("dataset", None)  # a local path: replaced by the provenance below
+    hoptac["training_data"] = provenance(meta)
+    hoptac["evaluation"] = ({"source": metrics_path.name, **{k: metrics[k] for k in ("ner", "sectors", "baseline", "data")
+                                                             if k in metrics}}
+                            if metrics is not None else None)
+    out["hoptac"] = hoptac
+    if hoptac["training_data"].get("dataset"):
+        out["sources"] = [{"name": f"hoptac dataset {hoptac['training_data']['dataset']}"}]
+    return out
+
+
+# ---------------------------------------------------------------- model card
+
+def _pct(value) -> str:
+    return f"{100 * value:.1f}" if isinstance(value, (int, float)) else "–"
+
+
+def _score_table(table: dict, first: str) -> list[str]:
+    lines = [f"| {first} | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, s in table.get("per_label", {}).items():
+        lines.append(f"| `{label}` | {_pct(s.get('precision'))} | {_pct(s.get('recall'))} | {_pct(s.get('f1'))} "
+                     f"| {s.get('support', '–')} |")
+    for kind in ("micro", "macro"):
+        if isinstance(table.get(kind), dict):
+            s = table[kind]
+            lines.append(f"| *{kind} average* | {_pct(s.get('precision'))} | {_pct(s.get('recall'))} "
+                         f"| {_pct(s.get('f1'))} | |")
+    return lines
+
+
+def model_card(meta: dict, package_name: str, with_sectors: bool) -> str:
+    """README.md of the package: what it does, how to use it, labels, scores per label, data, license."""
+    from hoptac.schema import load_schema
+
+    schema = load_schema()
+    described = {e.name: e.description for e in schema.entities} | {s.name: s.description for s in schema.sectors}
+    ner_labels = meta["labels"].get(NER, [])
+    sector_labels = next((labels for name, labels in meta["labels"].items() if name != NER and labels
+                          and name in meta.get("pipeline", [])), [])
+    hoptac = meta["hoptac"]
+    lines = [f"# {package_name} {meta['version']}", "", meta["description"], "",
+             "Vietnamese news about cooperation between localities: named entities "
+             + ("and, for every paragraph, a score per sector." if with_sectors else "(no sector classifier in this build)."),
+             "", "## Use", "", "```sh", f"pip install {package_name}-{meta['version']}-py3-none-any.whl", "```", "",
+             "```python", "import spacy", "", f'nlp = spacy.load("{package_name}")',
+             'doc = nlp("Lãnh đạo thành phố Hà Nội và thành phố Hải Phòng ký kết thỏa thuận hợp tác.")',
+             "print([(ent.text, ent.label_) for ent in doc.ents])"]
+    if with_sectors:
+        lines += ["print(doc.cats)        # one probability per sector",
+                  "print(doc._.sectors)   # the sectors over their tuned thresholds"]
+    lines += ["```", "", f"Pipeline: {', '.join(f'`{p}`' for p in meta.get('pipeline', []))}; "
+              f"tokenizer: spaCy `vi` with pyvi word segmentation. spaCy `{meta.get('spacy_version', '')}`.", "",
+              "Requirements (installed with the wheel): " + ", ".join(f"`{r}`" for r in meta["requirements"]), "",
+              "## Labels", "", "| entity label | meaning |", "| --- | --- |"]
+    lines += [f"| `{label}` | {described.get(label, '')} |" for label in ner_labels]
+    if sector_labels:
+        lines += ["", "| sector | meaning |", "| --- | --- |"]
+        lines += [f"| `{label}` | {described.get(label, '')} |" for label in sector_labels]
+    lines += ["", "## Evaluation", ""]
+    evaluation = hoptac.get("evaluation")
+    if evaluation:
+        data = evaluation.get("data", {})
+        lines += [f"From `{evaluation['source']}` (`hoptac evaluate`): "
+                  f"{data.get('paragraphs', '?')} held-out paragraphs, {data.get('entities', '?')} gold entities"
+                  + (f", source `{Path(str(data['source'])).name}`" if data.get("source") else "") + ".", "",
+                  "### Entities (exact span and label)", ""]
+        lines += _score_table(evaluation["ner"], "label")
+        ci = evaluation["ner"].get("micro_f1_ci95")
+        if isinstance(ci, list) and len(ci) == 2:
+            lines += ["", f"Micro-F1 95% interval (bootstrap over articles): {_pct(ci[0])}–{_pct(ci[1])}."]
+        if isinstance(evaluation.get("sectors"), dict):
+            lines += ["", "### Sectors (paragraph labels over threshold)", ""]
+            lines += _score_table(evaluation["sectors"], "sector")
+        baseline = evaluation.get("baseline", {})
+        if isinstance(baseline.get("ner"), dict):
+            lines += ["", f"Rules baseline on the same data: entity micro-F1 "
+                      f"{_pct(baseline['ner'].get('micro', {}).get('f1'))}"
+                      + (f", sector micro-F1 {_pct(baseline['sectors'].get('micro', {}).get('f1'))}"
+                         if isinstance(baseline.get("sectors"), dict) else "") + "."]
+    else:
+        lines += ["**No evaluation report** (`metrics.json` from `hoptac evaluate`) was found next to the model "
+                  "or given with `--metrics`: this package carries no held-out scores."]
+        dev = meta.get("performance", {})
+        if isinstance(dev.get("ents_per_type"), dict):
+            lines += ["", "Validation scores recorded during training (the split used to pick the best "
+                      "checkpoint, so optimistic):", "", "| label | precision | recall | F1 |",
+                      "| --- | ---: | ---: | ---: |"]
+            lines += [f"| `{label}` | {_pct(s.get('p'))} | {_pct(s.get('r'))} | {_pct(s.get('f'))} |"
+                      for label, s in dev["ents_per_type"].items()]
+    lines += ["", "## Training data", ""]
+    data = hoptac.get("training_data") or {}
+    if data:
+        if data.get("dataset"):
+            lines.append(f"- dataset: `{data['dataset']}` (`hoptac dataset build` from Label Studio exports)")
+        if isinstance(data.get("dataset_card"), dict):
+            lines.append(f"- dataset card: `{json.dumps(data['dataset_card'], ensure_ascii=False)[:500]}`")
+        if isinstance(data.get("ner"), dict):
+            ner = data["ner"]
+            lines.append(f"- ner: {ner.get('steps', '?')} training steps, best validation F1 "
+                         f"{_pct(ner.get('best_dev_f1'))}")
+        if isinstance(data.get("sectors"), dict):
+            lines.append(f"- sectors: validation micro-F1 {_pct(data['sectors'].get('dev_micro_f1'))}, "
+                         "thresholds tuned on the validation split")
+    else:
+        lines.append("Not recorded in the model's meta.json (the model was not trained with `hoptac train`).")
+    lines += ["", "## License", "", f"{LICENSE} (see `LICENSE`).", ""]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- building
+
+def _build_wheel(model_copy: Path, build_dir: Path, code_paths: list[Path], short_name: str, version: str,
+                 log_path: Path) -> Path:
+    """Run spaCy's packaging in a child process; the wheel it built, or a one-line error."""
+    args = {"input_dir": str(model_copy), "output_dir": str(build_dir), "code_paths": [str(p) for p in code_paths],
+            "name": short_name, "version": version}
+    script = ("import json, sys\nfrom pathlib import Path\nfrom spacy.cli.package import package\n"
+              "a = json.loads(sys.argv[1])\n"
+              "package(Path(a['input_dir']), Path(a['output_dir']), code_paths=[Path(p) for p in a['code_paths']],"
+              " name=a['name'], version=a['version'], create_meta=False, create_sdist=False, create_wheel=True,"
+              " require_parent=False, force=True, silent=False)\n")
+    with open(log_path, "w", encoding="utf-8") as log:
+        result = subprocess.run([sys.executable, "-c", script, json.dumps(args)], cwd=build_dir,
+                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wheels = sorted(build_dir.glob("*/dist/*.whl"))
+    if result.returncode != 0 or len(wheels) != 1:
+        tail = [line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        last = tail[-1] if tail else f"exit status {result.returncode}"
+        raise HoptacError(f"{model_copy.name}: spacy package failed ({last.strip()[:300]}); full log: {log_path}")
+    return wheels[0]
+
+
+def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", version: str = "0.1.0",
+                  metrics: Path | None = None) -> str:
+    """Build ``{name}-{version}-py3-none-any.whl`` into ``out_dir``; returns a summary ending with its path."""
+    model_dir = Path(model_dir)
+    version = check_version(version)
+    meta, nlp = read_pipeline(model_dir)
+    if NER not in nlp.pipe_names:
+        raise HoptacError(f"{model_dir}: the pipeline has no '{NER}' component")
+    short_name, package_name = spacy_names(name, meta["lang"])
+    sector_pipes = [pipe for pipe in nlp.pipe_names if nlp.get_pipe_meta(pipe).factory == _sector_factory()]
+    with_sectors = bool(sector_pipes)
+    code_paths = [_components_file()] if with_sectors else []
+    metrics_path = find_metrics(model_dir, metrics)
+    metrics_data = read_metrics(metrics_path)
+    new_meta = package_meta(meta, nlp, short_name, version, metrics_data, metrics_path, with_sectors)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    log_path = out_dir / f"{package_name}-{version}.build.log"
+    with tempfile.TemporaryDirectory(prefix="hoptac-package-") as tmp:
+        model_copy = Path(tmp) / "model"
+        shutil.copytree(model_dir, model_copy)
+        (model_copy / "meta.json").write_text(json.dumps(new_meta, ensure_ascii=False, indent=2), encoding="utf-8")
+        (model_copy / "README.md").write_text(model_card(new_meta, package_name, with_sectors), encoding="utf-8")
+        (model_copy / "LICENSE").write_text(MIT_TEXT.format(year=date.today().year), encoding="utf-8")
+        build_dir = Path(tmp) / "build"
+        build_dir.mkdir()
+        built = _build_wheel(model_copy, build_dir, code_paths, short_name, version, log_path)
+        wheel = out_dir / built.name
+        shutil.copy2(built, wheel)
+    log_path.unlink(missing_ok=True)
+    scores = f"evaluation from {metrics_path}" if metrics_path else "no evaluation report found (said in the model card)"
+    return "\n".join([
+        f"package:  {package_name} {version} ({', '.join(nlp.pipe_names)}; {scores})",
+        f"requires: {', '.join(new_meta['requirements'])}",
+        f"load:     pip install {wheel}; spacy.load({package_name!r})",
+        str(wheel),
+    ])
+
+
+def _sector_factory() -> str:
+    import train.components
+
+    return train.components.FACTORY
+
+
+def _components_file() -> Path:
+    import train.components
+
+    return Path(train.components.__file__).resolve()

@@ -1,0 +1,173 @@
+"""Stage 3 (use): batch prediction with a trained pipeline, streamed.
+
+``hoptac predict MODEL INPUT... -o OUT.jsonl``: every paragraph of the inputs
+(anything ``hoptac corpus build`` reads, via :func:`corpus.read.read_paragraphs`)
+goes through the spaCy pipeline and comes out as one JSON line::
+
+    {"id": "doc:3", "doc_id": "doc", "text": "…",
+     "entities": [{"text": "Hà Nội", "label": "LOCALITY", "start": 12, "end": 18}],
+     "sectors": {"TRANSPORT": 0.8123, …}}
+
+``start``/``end`` are character offsets into ``text``; ``sectors`` is ``doc.cats``
+rounded to 4 decimals, ``{}`` when the pipeline has no sector classifier.
+
+Nothing is held in memory but the batches in flight: paragraphs are streamed from
+the inputs through ``nlp.pipe`` to a ``.part`` file renamed over the output at the
+end (no partial output on error). The pipeline is fed plain texts, not
+``as_tuples=True``: with ``as_tuples`` spaCy tokenizes in the parent process, so
+with ``n_process > 1`` the word segmentation (pyvi, the most expensive step) would
+not run in parallel. The paragraph ids wait in a FIFO instead; ``nlp.pipe`` keeps
+the input order, so the n-th doc out belongs to the n-th id in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import time
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+
+from corpus.read import Paragraph, ReadSummary, read_paragraphs
+from hoptac.errors import HoptacError
+
+SCORE_DECIMALS = 4
+NER = "ner"
+
+
+def register_components() -> None:
+    """Import ``train.components`` so that spaCy knows the ``sector_classifier`` factory.
+
+    Only for loading a model *folder*: an installed model package brings its own
+    copy of the module (importing both would register the factory twice).
+    """
+    try:
+        importlib.import_module("train.components")
+    except ModuleNotFoundError as e:  # the module itself missing is fine; a broken import is not
+        if e.name != "train.components":
+            raise
+
+
+def load_model(model: str | Path):
+    """A spaCy pipeline with an ``ner`` from a model folder or an installed package name."""
+    import spacy
+
+    path = Path(model)
+    if path.exists():
+        if not path.is_dir() or not (path / "config.cfg").is_file() or not (path / "meta.json").is_file():
+            raise HoptacError(f"{path}: not a spaCy pipeline folder (needs config.cfg and meta.json)")
+        register_components()
+        target: str | Path = path
+    elif os.sep in str(model) or str(model).startswith("."):
+        raise HoptacError(f"{model}: no such model folder")
+    else:
+        target = str(model)
+    try:
+        nlp = spacy.load(target)
+    except OSError as e:
+        if isinstance(target, str):
+            raise HoptacError(f"{model}: no such model folder or installed spaCy package") from None
+        raise HoptacError(f"{model}: cannot load the pipeline ({_first_line(e)})") from None
+    except Exception as e:  # corrupt config, unknown factory, bad weights…
+        raise HoptacError(f"{model}: cannot load the pipeline ({type(e).__name__}: {_first_line(e)})") from None
+    if NER not in nlp.pipe_names:
+        raise HoptacError(f"{model}: the pipeline has no '{NER}' component (it has: {', '.join(nlp.pipe_names) or 'none'})")
+    return nlp
+
+
+def doc_record(paragraph_id: str, doc_id: str, doc) -> dict:
+    """The output line of one paragraph."""
+    return {
+        "id": paragraph_id,
+        "doc_id": doc_id,
+        "text": doc.text,
+        "entities": [{"text": ent.text, "label": ent.label_, "start": ent.start_char, "end": ent.end_char}
+                     for ent in doc.ents],
+        "sectors": {label: round(float(score), SCORE_DECIMALS) for label, score in doc.cats.items()},
+    }
+
+
+def annotate(nlp, paragraphs: Iterator[Paragraph], batch_size: int = 256, n_process: int = 1) -> Iterator[dict]:
+    """Stream ``paragraphs`` through ``nlp``; yields one :func:`doc_record` each, in order."""
+    pending: deque[tuple[str, str]] = deque()
+
+    def texts() -> Iterator[str]:
+        for p in paragraphs:
+            pending.append((p.id, p.doc_id))
+            yield p.text
+
+    for doc in nlp.pipe(texts(), batch_size=batch_size, n_process=n_process):
+        paragraph_id, doc_id = pending.popleft()
+        yield doc_record(paragraph_id, doc_id, doc)
+
+
+def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1) -> str:
+    """Write predictions for every paragraph of ``inputs`` to ``output``; returns a summary."""
+    if batch_size < 1 or n_process < 1:
+        raise HoptacError(f"--batch-size and --n-process must be at least 1 (got {batch_size}, {n_process})")
+    if not inputs:
+        raise HoptacError("no input given")
+    for path in inputs:
+        if not Path(path).exists():
+            raise HoptacError(f"{path}: no such file or directory")
+    nlp = load_model(model)
+    summary = ReadSummary()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(output.name + ".part")
+    written = entities = scored = 0
+    start = time.perf_counter()
+    progress = _progress()
+    try:
+        with open(tmp, "w", encoding="utf-8") as out:
+            records = annotate(nlp, read_paragraphs(list(map(Path, inputs)), summary), batch_size, n_process)
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                written += 1
+                entities += len(record["entities"])
+                scored += bool(record["sectors"])
+                progress.update(1)
+        if written != summary.paragraphs:
+            raise HoptacError(f"{output}: {summary.paragraphs} paragraphs read but {written} written")
+        os.replace(tmp, output)
+    finally:
+        progress.close()
+        tmp.unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    return "\n".join(_summary_lines(summary, written, entities, scored, seconds, output))
+
+
+def _summary_lines(summary: ReadSummary, written: int, entities: int, scored: int, seconds: float,
+                   output: Path) -> list[str]:
+    lines = summary.lines()
+    rate = written / seconds if seconds > 0 else 0.0
+    lines.append(f"entities:   {entities}")
+    lines.append(f"with sector scores: {scored} paragraph(s)")
+    lines.append(f"wrote {written} lines for {summary.paragraphs} paragraphs in to {output} "
+                 f"in {seconds:.1f}s ({rate:.0f} paragraphs/s)")
+    return lines
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress():
+    """A tqdm counter on stderr when it is a terminal; nothing otherwise."""
+    if not sys.stderr.isatty():
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(unit=" paragraphs", file=sys.stderr, mininterval=0.5, smoothing=0.1)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
