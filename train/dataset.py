@@ -396,11 +396,14 @@ def _quiet():
 def _write(splits, features, out_dir: Path, card_body: str, pretty_name: str, sectors: bool) -> None:
     from datasets import Dataset, DatasetDict
 
-    dataset = DatasetDict({name: Dataset.from_list(rows, features=features) for name, rows in splits.items()})
+    dataset = DatasetDict({name: Dataset.from_dict({key: [row[key] for row in rows] for key in features},
+                                                   features=features)
+                           for name, rows in splits.items()})
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        dataset.save_to_disk(str(tmp))
+        # one shard per split, stated: datasets writes no shard for an empty split, which then fails to load
+        dataset.save_to_disk(str(tmp), num_shards={name: 1 for name in dataset})
         (tmp / "parquet").mkdir()
         for name, split in dataset.items():
             split.to_parquet(str(tmp / "parquet" / f"{name}.parquet"))
