@@ -33,3 +33,4 @@ def seed_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seed") / "corpus.jsonl"
     hoptac("corpus", "build", REPO / "seeds", "-o", out, check=True)
     return out
+pytest_plugins = ["studio_server"]  # the real Label Studio server fixture (tests/studio_server.py)
