@@ -144,9 +144,15 @@ class Rules:
             + r")\s*(\d{1,2}(?:\s*,\s*\d{1,2}(?![\d.,]\d))*)(?![\w%])"
         ) if loc.get("numbered_words") else None
         self.street_re = _preceded_by(loc.get("not_after", []))
+        zones = loc.get("zone_words", [])
+        self.zone_re = re.compile(
+            r"(?<![\w])(?:" + "|".join(map(re.escape, sorted(zones, key=len, reverse=True)))
+            + r")((?: [^\W\d_]+)+)"
+        ) if zones else None
         self.titles = _Lexicon.of(t.casefold() for t in off.get("titles", []))
         self.org_words = _Lexicon.of(off.get("org_words", []))
         self.org_single = set(off.get("org_words", []))
+        self.place_links = _Lexicon.of(off.get("place_links", []))
         self.honorifics = _Lexicon.of(off.get("honorifics", []))
         self.weak_honorifics = _Lexicon.of(off.get("weak_honorifics", []))
         self.surnames = set(off.get("surnames", []))
@@ -180,22 +186,23 @@ class Rules:
         text = nfc(text)
         toks = syllables(text)
         candidates: list[tuple[int, int, str]] = []  # start, end, section
-        places = self._localities(text, toks) if self.labels["locality"] or self.labels["official"] else []
+        words = words if words is not None else word_bounds(text)
+        places = self._localities(text, toks, words) if self.labels["locality"] or self.labels["official"] else []
         if self.labels["locality"]:
             candidates += places
         if self.labels["official"]:
-            candidates += self._officials(text, toks, places)
+            candidates += self._officials(text, toks, places, words)
         if self.labels["figure"] or self.labels["field"]:
-            words = words if words is not None else word_bounds(text)
             if self.labels["figure"]:
                 candidates += self._figures(text, words)
             if self.labels["field"]:
                 candidates += self._fields(text, toks, words)
         return _resolve([(s, e, self.labels[sec], _PRIORITY[sec]) for s, e, sec in candidates])
 
-    def _localities(self, text: str, toks: list[Token]) -> list[tuple[int, int, str]]:
+    def _localities(self, text: str, toks: list[Token], words) -> list[tuple[int, int, str]]:
         out = []
         gaz = self.gazetteer
+        word_ends = {e for _, e in words}
         for i in range(len(toks)):
             j = self.places.longest_at(text, toks, i)
             if j is None:
@@ -204,15 +211,18 @@ class Rules:
             key = match_key(text[start:end])
             before = text[max(0, start - 30):start]
             after_admin = bool(self.admin_re.search(before))
-            level = gaz.free.get(key)
-            if level is None and not after_admin:  # ward-level: only after an admin word
-                continue
-            if self.street_re.search(before):
-                continue
-            if not after_admin and level != "province" and self._inside_name(text, toks, i, j):
-                continue
+            if not after_admin and self.street_re.search(before):
+                continue  # a street or a venue: "đường Điện Biên Phủ", "sân Chi Lăng"
+            if not after_admin:
+                if key not in gaz.free and j - i < 2:
+                    continue  # one-word ward-level names only after an admin word
+                if j - i == 1 and end not in word_ends and text[end:end + 1] == " " and text[end + 1:end + 2].islower():
+                    continue  # the first syllable of a longer word: "Mỹ thuật", "Anh văn"
+                if self._inside_name(text, toks, i, j):
+                    continue
             out.append((start, end, "locality"))
         out += self._pairs(text, toks)
+        out += self._zones(text)
         if self.numbered_re:
             for m in self.numbered_re.finditer(text):
                 for n in re.finditer(r"\d+", m.group(1)):
@@ -220,16 +230,28 @@ class Rules:
         return out
 
     def _inside_name(self, text: str, toks: list[Token], i: int, j: int) -> bool:
-        """A place name glued to a capitalised word before it is part of a longer name
-        ("Trần Thanh Liêm"); a one-word country before a family name is a word ("Anh Lê Văn…")."""
+        """Part of a person's name, not a place: after a family name ("Trần Thanh Liêm")
+        or, for a one-word name, after any capitalised word ("Hoàng Anh") or before a
+        family name ("Anh Lê Quốc Phong")."""
         prev = toks[i - 1] if i > 0 else None
-        if prev and text[prev[1]:toks[i][0]] == " " and _is_cap(prev[2]) and not _is_acronym(prev[2]):
+        if (prev and text[prev[1]:toks[i][0]] == " " and _is_cap(prev[2]) and not _is_acronym(prev[2])
+                and not _sentence_start(toks, i - 1)):
             if prev[2] in self.surnames or j - i == 1:
                 return True
         nxt = toks[j] if j < len(toks) else None
-        if j - i == 1 and nxt and text[toks[i][1]:nxt[0]] == " " and nxt[2] in self.surnames:
-            return True
-        return False
+        return bool(j - i == 1 and nxt and text[toks[i][1]:nxt[0]] == " " and nxt[2] in self.surnames)
+
+    def _zones(self, text: str) -> list[tuple[int, int, str]]:
+        """Named economic zones, whole: "Khu kinh tế Dung Quất"."""
+        if not self.zone_re:
+            return []
+        out = []
+        for m in self.zone_re.finditer(text):
+            names = m.group(1).split(" ")[1:]
+            n = next((k for k, w in enumerate(names) if not _is_cap(w)), len(names))
+            if n:
+                out.append((m.start(), m.start(1) + len(" ".join([""] + names[:n])), "locality"))
+        return out
 
     def _pairs(self, text: str, toks: list[Token]) -> list[tuple[int, int, str]]:
         """Short country forms joined by a dash: "Việt - Lào" → "Việt", "Lào"."""
@@ -240,31 +262,27 @@ class Rules:
                 out += [(a[0], a[1], "locality"), (b[0], b[1], "locality")]
         return out
 
-    def _officials(self, text: str, toks: list[Token], places) -> list[tuple[int, int, str]]:
-        in_place = set()
-        for s, e, _ in places:
-            in_place.update(k for k, t in enumerate(toks) if t[0] >= s and t[1] <= e)
-        names: list[tuple[int, int]] = []  # token ranges
+    def _officials(self, text: str, toks: list[Token], places, words) -> list[tuple[int, int, str]]:
+        starts, ends = {s for s, _ in words}, {e for _, e in words}
+        resolved = _resolve([(s, e, "", 0) for s, e, _ in places])
+        in_place = {k for k, t in enumerate(toks) if any(s <= t[0] and t[1] <= e for s, e, _ in resolved)}
+        names: list[tuple[int, int]] = []  # token ranges [a, b)
         for i in range(len(toks)):
             j = self.titles.longest_at(text, toks, i, fold=str.casefold)
             if j is not None:
-                name = self._name_after_title(text, toks, j, in_place)
-                if name:
-                    names.append(name)
+                names.append(self._name_after_title(text, toks, j, in_place))
                 continue
-            for lexicon, weak in ((self.honorifics, False), (self.weak_honorifics, True)):
-                j = lexicon.longest_at(text, toks, i)
-                if j is None or i in in_place:
-                    continue
-                run = self._cap_run(text, toks, j)
-                if run and (not weak or (toks[j][2] in self.surnames and run[1] - run[0] >= 2)):
-                    names.append(self._trim_name(run))
-                break
+            names.append(self._name_after_honorific(text, toks, i, in_place))
             if toks[i][2] in self.surnames and (i == 0 or not _is_cap(toks[i - 1][2])):
                 run = self._cap_run(text, toks, i)
                 if run and 2 <= run[1] - run[0] <= 4 and self._title_follows(text, toks, run[1]):
                     names.append(run)
-        out = {(toks[a][0], toks[b - 1][1]) for a, b in names if b > a}
+        out = set()
+        for name in names:
+            if name and name[1] > name[0]:
+                s, e = toks[name[0]][0], toks[name[1] - 1][1]
+                if e in ends:  # whole words: not "Tài" of "Tài nguyên"
+                    out.add((s, e))
         # repeated mentions of a full name found above
         for full in {text[s:e] for s, e in out if " " in text[s:e]}:
             for m in re.finditer(re.escape(full) + r"(?![^\W_])", text):
@@ -272,65 +290,90 @@ class Rules:
                     out.add((m.start(), m.end()))
         return [(s, e, "official") for s, e in out]
 
+    def _name_after_honorific(self, text, toks, i, in_place) -> tuple[int, int] | None:
+        """"ông Hạo" → "Hạo"; "anh Lê Quốc Phong" (weak honorifics need a family name)."""
+        if i in in_place:
+            return None
+        for lexicon, weak in ((self.honorifics, False), (self.weak_honorifics, True)):
+            j = lexicon.longest_at(text, toks, i)
+            if j is None:
+                continue
+            if _is_cap(toks[i][2]) and not _sentence_start(toks, i):
+                return None  # "chợ Bà Chiểu": a capitalised honorific mid-sentence is a name
+            if j >= len(toks) or text[toks[j - 1][1]:toks[j][0]] != " ":
+                return None
+            run = self._cap_run(text, toks, j)
+            if run is None or run[1] - run[0] > 6 or run[0] in in_place:
+                return None
+            if weak and (toks[j][2] not in self.surnames or run[1] - run[0] < 2):
+                return None
+            return run
+        return None
+
     def _cap_run(self, text: str, toks: list[Token], i: int) -> tuple[int, int] | None:
-        """Capitalised words from token ``i`` on, one space apart (Lao names go on
-        through " - " + lower-case syllables: "Thoong - lun Xi - xu - lit")."""
-        if i >= len(toks) or i > 0 and text[toks[i - 1][1]:toks[i][0]] not in (" ", ""):
-            pass
+        """Capitalised words from token ``i`` on, one space apart. Lao names go on
+        through dashes and lower-case syllables ("Thoong - lun Xi - xu - lit")."""
         if i >= len(toks) or not _is_cap(toks[i][2]) or _is_acronym(toks[i][2]):
             return None
-        j = i + 1
+        j, dashed = i + 1, False
         while j < len(toks):
-            gap = text[toks[j - 1][1]:toks[j][0]]
-            word = toks[j][2]
+            gap, word = text[toks[j - 1][1]:toks[j][0]], toks[j][2]
             if gap == " " and _is_cap(word) and not _is_acronym(word):
                 j += 1
-            elif (gap in (" ", "") and word in _DASH and j + 1 < len(toks)
-                  and text[toks[j][1]:toks[j + 1][0]] in (" ", "")
-                  and toks[j + 1][2].isalpha() and toks[j + 1][2].islower() and len(toks[j + 1][2]) <= 5):
-                j += 2
-            else:
-                break
+                continue
+            if gap in (" ", "") and word in _DASH and j + 1 < len(toks) and text[toks[j][1]:toks[j + 1][0]] in (" ", ""):
+                low = toks[j + 1][2]
+                after = toks[j + 2] if j + 2 < len(toks) else None
+                goes_on = after is not None and (after[2] in _DASH or (_is_cap(after[2]) and text[toks[j + 1][1]:after[0]] == " "))
+                if low.isalpha() and low.islower() and (dashed or goes_on):
+                    j, dashed = j + 2, True
+                    continue
+            break
         return (i, j)
 
-    def _trim_name(self, run: tuple[int, int]) -> tuple[int, int]:
-        a, b = run
-        return (a, min(b, a + 6))
-
     def _name_after_title(self, text, toks, k, in_place) -> tuple[int, int] | None:
-        """The name after a title: skip organisations and places, take the first
-        capitalised words that remain ("Bí thư Tỉnh ủy Hà Nam Nguyễn Đình Khang")."""
-        limit = min(len(toks), k + 16)
+        """The name after a title: skip organisations, places and further titles, take
+        the first capitalised words that remain ("Bí thư Tỉnh ủy Hà Nam Nguyễn Đình Khang")."""
+        limit, need_place = min(len(toks), k + 16), False
         while k < limit:
-            if text[toks[k - 1][1]:toks[k][0]] not in (" ",):
+            if text[toks[k - 1][1]:toks[k][0]] != " ":
                 return None
-            j = self.org_words.longest_at(text, toks, k)
+            j = self.org_words.longest_at(text, toks, k) or self.titles.longest_at(text, toks, k, fold=str.casefold)
             if j is not None:
                 k = j
                 continue
+            j = self.place_links.longest_at(text, toks, k)
+            if j is not None:  # "Đại sứ Pháp tại Việt Nam Bertrand Lortholar"
+                k, need_place = j, True
+                continue
             run = self._cap_run(text, toks, k)
             if run is None:
-                if _is_acronym(toks[k][2]) or k in in_place:
-                    k += 1
+                if k in in_place or _is_acronym(toks[k][2]):
+                    k, need_place = k + 1, False
                     continue
                 return None
             a, b = run
+            if need_place and a not in in_place:
+                return None
+            if a in in_place and self._person_place(toks, a, b, k, in_place):
+                return (a, b)  # "Chủ tịch Hồ Chí Minh"
             while a < b and (a in in_place or toks[a][2] in self.org_single):
                 a += 1
             if a < b:
-                if b - a > 6:
-                    return None
-                return (a, b)
-            k = b
+                return (a, b) if b - a <= 6 else None
+            k, need_place = b, False
         return None
+
+    def _person_place(self, toks, a, b, k, in_place) -> bool:
+        """A place right after a title that is a three-word name starting with a family
+        name ("Chủ tịch Hồ Chí Minh") names a person."""
+        return a == k and b - a == 3 and toks[a][2] in self.surnames and all(x in in_place for x in range(a, b))
 
     def _title_follows(self, text: str, toks: list[Token], j: int) -> bool:
         """", Chủ tịch…", " - phó chủ tịch…", " (Chủ tịch…" right after token ``j``."""
-        k = j
-        if k < len(toks) and toks[k][2] in ",(" + _DASH:
-            k += 1
-            if k < len(toks) and text[toks[k - 1][1]:toks[k][0]] in (" ", ""):
-                return self.titles.longest_at(text, toks, k, fold=str.casefold) is not None
+        if j < len(toks) and toks[j][2] in ",(" + _DASH and j + 1 < len(toks):
+            if text[toks[j][1]:toks[j + 1][0]] in (" ", ""):
+                return self.titles.longest_at(text, toks, j + 1, fold=str.casefold) is not None
         return False
 
     def _figures(self, text: str, words: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
@@ -463,6 +506,11 @@ class Rules:
                         break
             cats[name] = 1.0 if hit else 0.0
         return cats
+
+
+def _sentence_start(toks: list[Token], i: int) -> bool:
+    """Token ``i`` opens the text, a sentence, a quotation or a bracket."""
+    return i == 0 or toks[i - 1][2] in ".!?:;\"“”'‘’(…-–—"
 
 
 def _preceded_by(words) -> re.Pattern:
