@@ -165,7 +165,9 @@ class Rules:
         self.glued_unit = re.compile("(?:" + "|".join(map(re.escape, units)) + r")(?![^\W_])") if units else None
         self.time_words = set(fig.get("time_words", []))
         self.figure_not_after = _preceded_by(fig.get("not_after", []))
+        self.quantity_words = _preceded_by(fig.get("quantity_words", []))
         self.not_counted = set(fig.get("not_counted", []))
+        self.classifiers = set(fig.get("classifiers", []))
         sectors = self.config.get("sectors", {})
         self.sector_keywords = {name: sectors.get(name, []) for name in self.sector_labels}
         self.sector_lexicons = {name: _Lexicon.of(k.casefold() for k in kws) for name, kws in self.sector_keywords.items()}
@@ -382,8 +384,11 @@ class Rules:
         for m in _FIGURE_NUMBER.finditer(text):
             s, e = m.start(), m.end()
             number = m.group()
-            if self.figure_not_after.search(text[max(0, s - 30):s]):
-                continue
+            before = text[max(0, s - 30):s]
+            if self.figure_not_after.search(before) and not self.quantity_words.search(before):
+                continue  # "năm 2014", "lần thứ 44", "Nghị quyết 15" (but "tổng số 48.000 tỉ")
+            if _capitalised_word_before(text, s):
+                continue  # a model or unit number: "Boeing 787", "Quân đoàn 4"
             rest = text[e:]
             if re.match(r"[/:h]\d|[/:]|h(?![^\W_])|[^\W\d_]*\d", rest):  # dates, times, codes
                 continue
@@ -414,7 +419,7 @@ class Rules:
             if _YEAR.match(number) and not scaled:
                 continue
             if w and self._counted_noun(word):
-                out.append((s, w[1], "figure"))
+                out.append((s, self._noun_end(text, w, starts), "figure"))
             elif scaled or (grouped and "-" not in number):
                 out.append((s, end, "figure"))  # a bare quantity: "trên 100.000"
         return out
@@ -442,6 +447,19 @@ class Rules:
         if end < len(text) and (text[end].isalnum()):
             return None
         return end
+
+    def _noun_end(self, text: str, w: tuple[int, int], starts: dict[int, int]) -> int:
+        """A one-syllable counted noun is often a classifier that takes the next word
+        along: "6 nhà đầu tư", "10 lô đất", "4 tàu đổ bộ"."""
+        if text[w[0]:w[1]] not in self.classifiers:
+            return w[1]
+        nxt = self._next_word(text, w[1], starts)
+        if nxt is None:
+            return w[1]
+        word = text[nxt[0]:nxt[1]]
+        if word.islower() and self._counted_noun(word) and word.split(" ")[0] not in self.time_words:
+            return nxt[1]
+        return w[1]
 
     def _counted_noun(self, word: str) -> bool:
         if not re.fullmatch(r"[^\W\d_]+(?: [^\W\d_]+)*", word):
@@ -511,6 +529,14 @@ class Rules:
 def _sentence_start(toks: list[Token], i: int) -> bool:
     """Token ``i`` opens the text, a sentence, a quotation or a bracket."""
     return i == 0 or toks[i - 1][2] in ".!?:;\"“”'‘’(…-–—"
+
+
+def _capitalised_word_before(text: str, pos: int) -> bool:
+    """A capitalised word (not opening a sentence) right before ``pos``, one space apart."""
+    m = re.search(r"(^|\S+ )([^\W\d_][\w-]*) $", text[max(0, pos - 40):pos])
+    if not m or not _is_cap(m.group(2)) or _is_acronym(m.group(2)):
+        return False
+    return bool(m.group(1)) and m.group(1).strip()[-1:] not in ".!?:;\"“”(…-–—"
 
 
 def _preceded_by(words) -> re.Pattern:
