@@ -184,7 +184,8 @@ def _validate(task: Task, annotation: Annotation, report: CheckReport) -> None:
     for sector in dict.fromkeys(annotation.sectors):
         if sector not in sector_names:
             problem(("unknown_sector", f"{where}: unknown sector {sector!r}"))
-    for a, b in _overlapping_pairs(annotation.spans):
+    in_range = [s for s in annotation.spans if 0 <= s.start <= s.end <= len(text)]
+    for a, b in _overlapping_pairs(in_range):
         problem(("overlap", f"{where}: span {a.start}:{a.end} {a.label} {a.text!r} overlaps "
                             f"span {b.start}:{b.end} {b.label} {b.text!r}"))
 

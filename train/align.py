@@ -152,7 +152,7 @@ def align_spans(text: str, starts: list[int], ends: list[int], tokens: list[str]
         shown = f"{where} {text[start:end]!r} → {text[starts[first]:ends[last - 1]]!r}"
         if clash is not None:
             other = text[starts[clash[0]]:ends[clash[1] - 1]]
-            report.add(label, DROPPED, f"overlaps a {clash[2]} span after expansion",
+            report.add(label, DROPPED, f"overlaps a kept {clash[2]} span after expansion",
                        f"{shown} overlaps {clash[2]} {other!r}")
             continue
         report.add(label, EXPANDED if expanded else EXACT, example=shown)

@@ -1,0 +1,274 @@
+"""Stage 2 → 3: reading Label Studio exports, `hoptac annotate check`, and the merge policy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from annotate.check import CATEGORIES, check_exports
+from annotate.export import load_exports
+from annotate.merge import GROUND_TRUTH, MAJORITY_SECTORS, chosen_annotators, primary_annotation
+from conftest import GOLD_COUNTS, GOLD_EXPORT, SEED_ANNOTATIONS, SEED_TEXT, hoptac
+from hoptac.schema import load_schema
+
+SCHEMA = load_schema()
+LOC, OFF = "LOCALITY", "OFFICIAL"  # tests may name labels
+TEXT = "Lãnh đạo thành phố Hà Nội và thành phố Hải Phòng ký kết hợp tác du lịch."
+
+
+def span(text: str, piece: str, label: str, occurrence: int = 0, from_name: str = "ner") -> dict:
+    start = -1
+    for _ in range(occurrence + 1):
+        start = text.index(piece, start + 1)
+    return {"from_name": from_name, "to_name": "text", "type": "labels",
+            "value": {"start": start, "end": start + len(piece), "text": piece, "labels": [label]}}
+
+
+def choices(*names: str, from_name: str = "sectors") -> dict:
+    return {"from_name": from_name, "to_name": "text", "type": "choices", "value": {"choices": list(names)}}
+
+
+def annotation(result: list, id: int = 1, user: int = 1, ground_truth: bool = False, cancelled: bool = False,
+               updated: str = "2026-01-01T10:00:00Z", created: str = "2026-01-01T09:00:00Z") -> dict:
+    return {"id": id, "completed_by": user, "result": result, "was_cancelled": cancelled,
+            "ground_truth": ground_truth, "created_at": created, "updated_at": updated}
+
+
+def task(id: int, text: str, annotations: list, para: str | None = None) -> dict:
+    para = para or f"doc-a:{id}"
+    return {"id": id, "data": {"text": text, "title": "Tiêu đề", "doc_id": para.split(":")[0], "para_id": para},
+            "annotations": annotations}
+
+
+def valid_export() -> list[dict]:
+    return [
+        task(1, TEXT, [annotation([span(TEXT, "Hà Nội", LOC), span(TEXT, "Hải Phòng", LOC),
+                                   span(TEXT, "du lịch", "FIELD"), choices("TOURISM")])]),
+        task(2, "Ông Nguyễn Văn A phát biểu.", [annotation([span("Ông Nguyễn Văn A phát biểu.", "Nguyễn Văn A", OFF)], id=2)]),
+    ]
+
+
+def write(tmp_path: Path, tasks, name: str = "export.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
+def table_numbers(stdout: str) -> dict[str, list[int]]:
+    """Rows of the check table: first words → the numbers at the end of the line."""
+    rows = {}
+    for line in stdout.splitlines():
+        m = re.match(r"^\s*(.*?)\s+(\d+)(?:\s+(\d+))?\s*$", line)
+        if m:
+            rows[m.group(1)] = [int(x) for x in m.groups()[1:] if x is not None]
+    return rows
+
+
+# ---------------------------------------------------------------- the gold export
+
+def test_gold_counts_match_counts_json_exactly():
+    expected = json.loads(GOLD_COUNTS.read_text(encoding="utf-8"))
+    report = check_exports([GOLD_EXPORT], SCHEMA)
+    assert report.errors == []
+    counts = report.counts()
+    for key, value in expected.items():
+        assert counts[key] == value, key
+
+
+def test_cli_check_prints_the_gold_counts():
+    expected = json.loads(GOLD_COUNTS.read_text(encoding="utf-8"))
+    result = hoptac("annotate", "check", GOLD_EXPORT)
+    assert result.returncode == 0, result.stderr
+    rows = table_numbers(result.stdout)
+    assert rows["tasks (paragraphs)"] == [expected["tasks"]]
+    assert rows["articles"] == [expected["articles"]]
+    assert rows["annotations, all"] == [expected["annotations"]]
+    assert rows["cancelled annotations"] == [expected["cancelled"]]
+    assert rows["tasks without annotation"] == [expected["unannotated_tasks"]]
+    assert rows["double-annotated tasks (≥2 submitted)"] == [expected["double_annotated_tasks"]]
+    assert rows["paragraphs with ≥1 sector (primary)"] == [expected["paragraphs_with_sectors_primary"]]
+    for label, primary in expected["entities_primary"].items():
+        assert rows[label] == [primary, expected["entities_all_annotations"][label]]
+    for sector, n in expected["sectors_primary"].items():
+        assert rows[sector] == [n]
+    assert rows["errors"] == [0]
+
+
+def test_seed_annotations_pass_and_cover_every_paragraph():
+    paragraphs = [line for line in SEED_TEXT.read_text(encoding="utf-8").split("\n") if line.strip()]
+    result = hoptac("annotate", "check", SEED_ANNOTATIONS)
+    assert result.returncode == 0, result.stderr
+    report = check_exports([SEED_ANNOTATIONS], SCHEMA)
+    assert report.errors == []
+    assert report.tasks == len(paragraphs) and len(report.articles) == 1
+    assert report.counts()["entities_primary"] == report.counts()["entities_all_annotations"]
+    assert sum(report.entities_primary.values()) > 0
+
+
+# ---------------------------------------------------------------- reading
+
+def test_results_are_keyed_on_type_not_from_name(tmp_path):
+    tasks = [task(1, TEXT, [annotation([span(TEXT, "Hà Nội", LOC, from_name="entities"),
+                                        choices("TOURISM", from_name="topic"),
+                                        {"from_name": "note", "to_name": "text", "type": "textarea",
+                                         "value": {"text": ["x"]}}])])]
+    [loaded] = load_exports([write(tmp_path, tasks)])
+    [ann] = loaded.annotations
+    assert [(s.label, s.text) for s in ann.spans] == [(LOC, "Hà Nội")]
+    assert ann.sectors == ("TOURISM",)
+    assert loaded.ignored_results == {"textarea": 1}
+    assert loaded.source.endswith("export.json#0")
+
+
+def test_malformed_json_names_file_line_and_column(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('[\n  {"id": 1,\n   "data": {"text": "x"} oops}\n]', encoding="utf-8")
+    result = hoptac("annotate", "check", path)
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert f"{path}:3:" in result.stderr and "malformed JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_task_without_text_names_file_and_task(tmp_path):
+    tasks = valid_export()
+    tasks[1]["id"] = 4242
+    del tasks[1]["data"]["text"]
+    path = write(tmp_path, tasks)
+    result = hoptac("annotate", "check", path)
+    assert result.returncode == 2
+    assert str(path) in result.stderr and "task 4242" in result.stderr and "data.text" in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+
+
+def test_valid_small_export_passes(tmp_path):
+    path = write(tmp_path, valid_export())
+    result = hoptac("annotate", "check", path)
+    assert result.returncode == 0, result.stderr
+    assert table_numbers(result.stdout)["errors"] == [0]
+
+
+# ---------------------------------------------------------------- each error category
+
+def broken(category: str) -> list[dict]:
+    tasks = valid_export()
+    result = tasks[0]["annotations"][0]["result"]
+    if category == "text_mismatch":
+        result[0]["value"]["text"] = "Hà Nam"
+    elif category == "out_of_range":
+        result[0]["value"].update(start=len(TEXT) - 2, end=len(TEXT) + 5, text="x")
+    elif category == "unknown_label":
+        result[0]["value"]["labels"] = ["PERSON"]
+    elif category == "unknown_sector":
+        result[-1]["value"]["choices"] = ["TOURISM", "SPACE_TRAVEL"]
+    elif category == "overlap":
+        result.append(span(TEXT, "thành phố Hà Nội", LOC))
+    elif category == "duplicate_task":
+        tasks.append(copy.deepcopy(tasks[0]) | {"id": 99})
+    elif category == "empty_span":
+        start = TEXT.index(" và ")
+        result.append({"from_name": "ner", "to_name": "text", "type": "labels",
+                       "value": {"start": start, "end": start + 1, "text": " ", "labels": [LOC]}})
+    return tasks
+
+
+@pytest.mark.parametrize("category", list(CATEGORIES))
+def test_each_error_category_is_detected(tmp_path, category):
+    path = write(tmp_path, broken(category))
+    report = check_exports([path], SCHEMA)
+    counts = report.error_counts()
+    assert counts[category] == 1, report.errors
+    assert sum(counts.values()) == 1, report.errors
+    [message] = report.errors
+    assert str(path) in message and "\n" not in message
+    task_id = 99 if category == "duplicate_task" else 1
+    assert f"task {task_id} " in message
+
+
+@pytest.mark.parametrize("category", ["text_mismatch", "overlap", "duplicate_task"])
+def test_cli_check_fails_with_one_line_summary(tmp_path, category):
+    path = write(tmp_path, broken(category))
+    result = hoptac("annotate", "check", path)
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert err.startswith("hoptac: error:") and "\n" not in err
+    assert CATEGORIES[category] in err and "export.json" in err
+    assert table_numbers(result.stdout)[CATEGORIES[category]] == [1]  # the table is still printed
+
+
+def test_counts_add_up_over_several_files(tmp_path):
+    first = write(tmp_path, valid_export(), "a.json")
+    other = [task(7, TEXT, [annotation([], id=7, cancelled=True)], para="doc-b:0"),
+             task(8, TEXT, [], para="doc-b:1")]
+    second = write(tmp_path, other, "b.json")
+    report = check_exports([first, second], SCHEMA)
+    assert report.errors == []
+    assert report.tasks == 4 and len(report.articles) == 2
+    assert report.cancelled == 1 and report.unannotated_tasks == 1 and report.unsubmitted_tasks == 2
+    assert report.entities_primary[LOC] == 2 and report.entities_primary[OFF] == 1
+
+
+# ---------------------------------------------------------------- merge policy
+
+def loaded_task(tmp_path, annotations) -> object:
+    [t] = load_exports([write(tmp_path, [task(1, TEXT, annotations)])])
+    return t
+
+
+def test_ground_truth_wins_over_a_more_recent_annotation(tmp_path):
+    t = loaded_task(tmp_path, [
+        annotation([choices("TOURISM")], id=1, user=1, ground_truth=True, updated="2026-01-01T10:00:00Z"),
+        annotation([choices("TRANSPORT")], id=2, user=2, updated="2026-03-01T10:00:00Z"),
+    ])
+    assert primary_annotation(t).id == 1
+    assert chosen_annotators(t) == [1]
+
+
+def test_without_ground_truth_the_most_recent_wins_then_created_then_id(tmp_path):
+    t = loaded_task(tmp_path, [
+        annotation([], id=1, updated="2026-02-01T10:00:00Z"),
+        annotation([], id=2, updated="2026-01-01T10:00:00Z"),
+        annotation([], id=3, updated="2026-03-01T10:00:00Z", cancelled=True),
+    ])
+    assert primary_annotation(t).id == 1  # the cancelled one is never chosen
+    t = loaded_task(tmp_path, [
+        annotation([], id=5, created="2026-01-02T00:00:00Z"),
+        annotation([], id=4, created="2026-01-03T00:00:00Z"),
+    ])
+    assert primary_annotation(t).id == 4
+    t = loaded_task(tmp_path, [annotation([], id=8), annotation([], id=9)])
+    assert primary_annotation(t).id == 9
+
+
+def test_no_submitted_annotation_gives_none(tmp_path):
+    assert primary_annotation(loaded_task(tmp_path, [annotation([], cancelled=True)])) is None
+    assert primary_annotation(loaded_task(tmp_path, [])) is None
+
+
+def test_majority_sectors_keeps_spans_and_votes_sectors(tmp_path):
+    gt_spans = [span(TEXT, "Hà Nội", LOC)]
+    t = loaded_task(tmp_path, [
+        annotation(gt_spans + [choices("TOURISM", "HEALTH")], id=1, user=1, ground_truth=True),
+        annotation([choices("TOURISM", "TRANSPORT")], id=2, user=2),
+        annotation([choices("TRANSPORT")], id=3, user=3),
+    ])
+    merged = primary_annotation(t, MAJORITY_SECTORS)
+    assert [s.text for s in merged.spans] == ["Hà Nội"]
+    assert set(merged.sectors) == {"TOURISM", "TRANSPORT"}  # 2 of 3 each; HEALTH 1 of 3
+    assert set(primary_annotation(t, GROUND_TRUTH).sectors) == {"TOURISM", "HEALTH"}
+    assert chosen_annotators(t, MAJORITY_SECTORS) == [1, 2, 3]
+    # two annotators: a tie (1 of 2) is kept
+    t = loaded_task(tmp_path, [annotation([choices("TOURISM")], id=1, user=1, ground_truth=True),
+                               annotation([choices("HEALTH")], id=2, user=2)])
+    assert set(primary_annotation(t, MAJORITY_SECTORS).sectors) == {"TOURISM", "HEALTH"}
+
+
+def test_unknown_policy_is_an_error(tmp_path):
+    from hoptac.errors import HoptacError
+
+    with pytest.raises(HoptacError, match="merge policy"):
+        primary_annotation(loaded_task(tmp_path, []), "newest")
