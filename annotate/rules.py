@@ -157,8 +157,12 @@ class Rules:
         self.weak_honorifics = _Lexicon.of(off.get("weak_honorifics", []))
         self.surnames = set(off.get("surnames", []))
         generic = {match_key(g).casefold() for g in fld.get("generic", [])}
-        self.fields = _Lexicon.of(p.casefold() for p in fld.get("lexicon", []) if match_key(p).casefold() not in generic)
         self.field_cues = _Lexicon.of(c.casefold() for c in fld.get("cues", []))
+        self.weak_fields = {match_key(w).casefold() for w in fld.get("needs_cue", [])}
+        self.fields = _Lexicon.of(p.casefold() for p in [*fld.get("lexicon", []), *fld.get("needs_cue", [])]
+                                  if match_key(p).casefold() not in generic)
+        self.field_heads = _preceded_by(fld.get("not_after", []))
+        self.list_words = {w.casefold() for w in fld.get("list_words", [])} | set(",;" + _DASH)
         self.scale_words = set(fig.get("scale_words", []))
         self.units = _Lexicon.of(fig.get("units", []))
         units = sorted((u for u in fig.get("units", []) if re.fullmatch(r"[^\W\d_]+\d?|%", u)), key=len, reverse=True)
@@ -472,33 +476,39 @@ class Rules:
         return not _is_acronym(first) or first in ("USD",)
 
     def _fields(self, text: str, toks: list[Token], words) -> list[tuple[int, int, str]]:
-        out = []
-        word_starts = {s for s, _ in words}
-        word_ends = {e for _, e in words}
+        """Lexicon matches on whole words. Unambiguous fields count anywhere; words that
+        are also verbs or common nouns ("xây dựng", "môi trường") only after a cue word
+        or in a list with another field. Never as a modifier ("khu công nghiệp")."""
+        word_starts, word_ends = {s for s, _ in words}, {e for _, e in words}
+        found = []  # [token start, token end, accepted]
         i = 0
-        found = []
         while i < len(toks):
             j = self.fields.longest_at(text, toks, i, fold=str.casefold)
-            if j is None:
+            s, e = (toks[i][0], toks[j - 1][1]) if j else (0, 0)
+            if j is None or s not in word_starts or e not in word_ends:
                 i += 1
                 continue
-            s, e = toks[i][0], toks[j - 1][1]
-            if s in word_starts and e in word_ends:
-                found.append((i, j))
-                i = j
-            else:
-                i += 1
-        for n, (i, j) in enumerate(found):
-            s, e = toks[i][0], toks[j - 1][1]
-            if _is_cap(toks[i][2]) and i > 0 and _is_cap(toks[i - 1][2]) and text[toks[i - 1][1]:s] == " ":
-                continue  # inside a proper name: "Bộ Nông nghiệp"
-            in_list = any(abs(i - b) <= 2 or abs(a - j) <= 2 for a, b in found[max(0, n - 1):n] + found[n + 1:n + 2])
-            if in_list or self._cue_before(text, toks, i):
-                out.append((s, e, "field"))
-        return out
+            if _is_cap(toks[i][2]) and not _sentence_start(toks, i):
+                pass  # inside a proper name: "Bộ Nông nghiệp", "Ngân hàng Xây dựng"
+            elif not self.field_heads.search(text[max(0, s - 30):s]):
+                key = match_key(text[s:e]).casefold()
+                found.append([i, j, key not in self.weak_fields or self._cue_before(text, toks, i)])
+            i = j
+        changed = True
+        while changed:  # a list of fields: one accepted member accepts its neighbours
+            changed = False
+            for a, b in zip(found, found[1:]):
+                if a[2] != b[2] and self._listed(toks, a[1], b[0]):
+                    a[2] = b[2] = changed = True
+        return [(toks[i][0], toks[j - 1][1], "field") for i, j, ok in found if ok]
+
+    def _listed(self, toks: list[Token], j: int, k: int) -> bool:
+        """Only list separators between tokens ``j`` and ``k`` ("," "và" "-" ";")."""
+        between = [t[2].casefold() for t in toks[j:k]]
+        return 0 < len(between) <= 2 and all(w in self.list_words for w in between)
 
     def _cue_before(self, text: str, toks: list[Token], i: int) -> bool:
-        for k in range(max(0, i - 4), i):
+        for k in range(max(0, i - 6), i):
             if self.field_cues.longest_at(text, toks, k, fold=str.casefold):
                 return True
         return False
