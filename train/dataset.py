@@ -200,39 +200,44 @@ class SplitPlan:
     grouped: bool
 
 
-def split_rows(rows: list[dict], dev: float, test: float, seed: int, tries: int = 200) -> SplitPlan:
+def split_rows(rows: list[dict], dev: float, test: float, seed: int, tries: int = 1000) -> SplitPlan:
     """Articles (``doc_id``) into test, validation and train, never an article in two splits.
 
     Each split gets its share of the articles (at least one when its share is > 0). Among ``tries``
     shuffles drawn from ``seed`` (deterministic), the one whose splits best keep every label's
     share (paragraphs, entity spans per label, sectors per label) is chosen, a label present in
     the data but absent from train costing most. Too few articles for every requested split →
-    paragraph-level split (one shuffle), said in ``method``.
+    the same over paragraphs, said in ``method``.
     """
     if dev < 0 or test < 0 or dev + test >= 1:
         raise HoptacError(f"--dev {dev} and --test {test} must be ≥ 0 and leave a share for training")
     shares = {"test": test, "validation": dev}
     needed = 1 + sum(share > 0 for share in shares.values())
     docs = sorted({row["doc_id"] for row in rows})
+    tries = max(1, tries)
+    choice = (f"of {tries} shuffles drawn with seed {seed}, the one that best keeps each label's share in "
+              f"every split (a label missing from train costing most, then a label missing from validation or test)")
     if len(docs) >= needed:
-        profiles = _doc_profiles(rows)
-        rng = random.Random(seed)
-        candidates = [_assign(docs, shares, rng) for _ in range(max(1, tries))]
-        assignment = min(candidates, key=lambda a: _imbalance(a, profiles, shares))
+        assignment = _balanced_assign(docs, _profiles(rows, "doc_id"), shares, seed, tries)
         splits = {name: [r for r in rows if assignment[r["doc_id"]] == name] for name in SPLITS}
         counts = " / ".join(f"{name} {sum(v == name for v in assignment.values())}" for name in SPLITS)
         method = (f"grouped by article (doc_id): {len(docs)} articles → {counts} articles (shares: "
-                  f"validation {dev}, test {test}); of {max(1, tries)} shuffles drawn with seed {seed}, the one "
-                  f"that best keeps each label's share in every split (a label missing from train costing "
-                  f"most); no article is in two splits")
+                  f"validation {dev}, test {test}); {choice}; no article is in two splits")
         return SplitPlan(splits, method, grouped=True)
-    assignment = _assign(sorted({row["id"] for row in rows}), shares, random.Random(seed))
+    assignment = _balanced_assign(sorted({row["id"] for row in rows}), _profiles(rows, "id"), shares, seed, tries)
     splits = {name: [r for r in rows if assignment[r["id"]] == name] for name in SPLITS}
     counts = " / ".join(f"{name} {len(splits[name])}" for name in SPLITS)
     method = (f"paragraph-level (fallback): only {len(docs)} article(s), a split grouped by article needs at "
-              f"least {needed}; {len(rows)} paragraphs shuffled with seed {seed} → {counts} paragraphs. "
-              f"Paragraphs of one article appear in several splits, so scores on validation/test are optimistic")
+              f"least {needed}; {len(rows)} paragraphs → {counts} paragraphs; {choice}. Paragraphs of one "
+              f"article appear in several splits, so scores on validation/test are optimistic")
     return SplitPlan(splits, method, grouped=False)
+
+
+def _balanced_assign(units: list[str], profiles: dict[str, Counter], shares: dict[str, float], seed: int,
+                     tries: int) -> dict[str, str]:
+    rng = random.Random(seed)
+    candidates = [_assign(units, shares, rng) for _ in range(tries)]
+    return min(candidates, key=lambda a: _imbalance(a, profiles, shares))  # first of equals: deterministic
 
 
 def _assign(units: list[str], shares: dict[str, float], rng: random.Random) -> dict[str, str]:
@@ -252,11 +257,11 @@ def _assign(units: list[str], shares: dict[str, float], rng: random.Random) -> d
     return assignment
 
 
-def _doc_profiles(rows: list[dict]) -> dict[str, Counter]:
-    """doc_id → counts of paragraphs, spans per label and sectors per label."""
+def _profiles(rows: list[dict], key: str) -> dict[str, Counter]:
+    """Unit (``doc_id`` or paragraph ``id``) → counts of paragraphs, spans per label, sectors per label."""
     profiles: dict[str, Counter] = {}
     for row in rows:
-        profile = profiles.setdefault(row["doc_id"], Counter())
+        profile = profiles.setdefault(row[key], Counter())
         profile["paragraphs"] += 1
         profile.update(f"entity:{span['label']}" for span in row["spans"])
         profile.update(f"sector:{k}" for k in row.get("sectors", []))
@@ -277,6 +282,8 @@ def _imbalance(assignment: dict[str, str], profiles: dict[str, Counter], shares:
             cost += (per_split[name][key] / total - target) ** 2
         if per_split["train"][key] == 0:
             cost += 10.0
+        if total >= len(targets):  # frequent enough to appear everywhere: missing from a split costs too
+            cost += sum(1.0 for name, target in targets.items() if target > 0 and per_split[name][key] == 0)
     return cost
 
 
