@@ -475,8 +475,8 @@ def _export_card(ex: ExamplesReport, plan: SplitPlan, counts: dict, command: str
     return f"""\
 Paragraphs of Vietnamese news about cooperation between localities, annotated in
 Label Studio with entity spans ({", ".join(ex.entity_labels)}) and zero or more
-sectors per paragraph ({len(ex.sector_labels)} sectors). Built by
-[hoptac](https://example.invalid/hoptac) `{__version__}`.
+sectors per paragraph ({len(ex.sector_labels)} sectors). Built by hoptac `{__version__}`
+(`hoptac dataset build`).
 
 ## Splits and label counts
 
