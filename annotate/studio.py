@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from annotate.config import instruction_html, labelling_config
+from annotate.config import TEXT_OBJECT, TITLE_OBJECT, instruction_html, labelling_config
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
 
@@ -103,16 +103,26 @@ def push_tasks(url: str, api_key: str, project_title: str, tasks: list[dict], ba
                             given=len(tasks))
         existing = set() if created else _existing_para_ids(conn, project.id)
         new = _new_tasks(tasks, para_ids, existing, result)
-        for start in range(0, len(new), batch_size):
-            _import_batch(conn, project.id, new[start:start + batch_size], result)
+    for start in range(0, len(new), batch_size):
+        try:
+            with _errors(conn, api_key, f"project {project_title!r}, tasks {start + 1}–{start + batch_size}"):
+                _import_batch(conn, project.id, new[start:start + batch_size], result)
+        except HoptacError as e:
+            raise HoptacError(f"{e} ({result.tasks_imported} of {len(new)} new tasks were imported before; "
+                              "running the export again skips them)") from None
+    with _errors(conn, api_key, f"project {project_title!r}"):
         result.tasks_in_project = _task_count(conn, project.id)
     return result
 
 
 def _para_id(index: int, task) -> str:
+    """The task's ``data.para_id``, once its data holds every field the labelling config shows."""
     data = task.get("data") if isinstance(task, dict) else None
-    if not isinstance(data, dict) or not isinstance(data.get("text"), str):
-        raise HoptacError(f"task {index}: expected {{'data': {{'text': …, 'para_id': …}}}}")
+    if not isinstance(data, dict):
+        raise HoptacError(f"task {index}: expected {{'data': {{'text': …, 'title': …, 'para_id': …}}}}")
+    for name in (TEXT_OBJECT, TITLE_OBJECT):
+        if not isinstance(data.get(name), str):
+            raise HoptacError(f"task {index}: data.{name} is missing (the labelling config shows it)")
     para_id = data.get("para_id")
     if not isinstance(para_id, str) or not para_id:
         raise HoptacError(f"task {index}: data.para_id is missing (it keeps imports idempotent)")
@@ -121,13 +131,9 @@ def _para_id(index: int, task) -> str:
 
 def _project(conn: _Connection, title: str, xml: str, guide: str):
     """The project titled exactly ``title``, created if there is none: (project, created)."""
-    matches = [p for p in conn.client.projects.list(title=title, page_size=LIST_PAGE_SIZE) if p.title == title]
-    if len(matches) > 1:
-        ids = ", ".join(str(p.id) for p in matches)
-        raise HoptacError(f"{conn.url}: {len(matches)} projects are titled {title!r} (ids {ids}); "
-                          "rename all but one")
-    if matches:
-        return conn.client.projects.get(id=matches[0].id), False
+    found = _find_project(conn, title, required=False)
+    if found is not None:
+        return conn.client.projects.get(id=found.id), False
     created = conn.client.projects.create(title=title, label_config=xml, expert_instruction=guide,
                                           show_instruction=True, show_skip_button=True)
     return conn.client.projects.get(id=created.id), True
@@ -213,14 +219,16 @@ def pull_export(url: str, api_key: str, project_title: str, out_dir: Path) -> tu
     return _write_new(out_dir, _slug(project_title), raw), counts
 
 
-def _find_project(conn: _Connection, title: str):
+def _find_project(conn: _Connection, title: str, required: bool = True):
+    """The one project titled exactly ``title`` (the API's filter is a substring match)."""
     matches = [p for p in conn.client.projects.list(title=title, page_size=LIST_PAGE_SIZE) if p.title == title]
-    if not matches:
-        raise HoptacError(f"{conn.url}: no project titled {title!r}")
     if len(matches) > 1:
         ids = ", ".join(str(p.id) for p in matches)
-        raise HoptacError(f"{conn.url}: {len(matches)} projects are titled {title!r} (ids {ids})")
-    return matches[0]
+        raise HoptacError(f"{conn.url}: {len(matches)} projects are titled {title!r} (ids {ids}); "
+                          "rename all but one")
+    if not matches and required:
+        raise HoptacError(f"{conn.url}: no project titled {title!r}")
+    return matches[0] if matches else None
 
 
 def _parse_export(raw: bytes, url: str, title: str) -> list:

@@ -1,13 +1,13 @@
 """Label Studio round trip against a REAL Label Studio 1.23 server (``tests/studio_server.py``).
 
-Push tasks (Python API and the real ``hoptac annotate export`` CLI), check the
-project's config and tasks, annotate as two annotators would (one skip, one
-task left alone), pull twice with the CLI, check the pulled export.
+Push tasks (Python API, and the real ``hoptac annotate export`` CLI with the
+rule pre-annotations of ``annotate/tasks.py``), check the project's config and
+tasks, annotate as two annotators would (one skip, one task left alone), pull
+twice with the CLI, check the pulled export with ``hoptac annotate check``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -24,7 +24,6 @@ from hoptac.schema import load_schema
 
 pytestmark = pytest.mark.studio
 
-HAS_MAKE_TASKS = importlib.util.find_spec("annotate.tasks") is not None
 SEED_GOLD = SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json"
 
 
@@ -152,17 +151,37 @@ def test_push_updates_an_outdated_config_but_never_orphans_annotations(label_stu
     assert len(project_tasks(label_studio, project.id)) == 1  # nothing imported
 
 
-def test_push_refuses_tasks_without_para_id(label_studio):
+def test_push_refuses_tasks_without_para_id_or_title_before_creating_anything(label_studio):
+    good = {"data": {"text": "a", "title": "t", "para_id": "x:0"}}
     with pytest.raises(HoptacError, match=r"task 1: data.para_id is missing"):
         push_tasks(label_studio.url, label_studio.token, "never-created",
-                   [{"data": {"text": "a", "para_id": "x:0"}}, {"data": {"text": "b"}}])
+                   [good, {"data": {"text": "b", "title": "t"}}])
+    with pytest.raises(HoptacError, match=r"task 2: data.title is missing"):
+        push_tasks(label_studio.url, label_studio.token, "never-created",
+                   [good, good, {"data": {"text": "b", "para_id": "x:1"}}])
     assert not [p for p in client(label_studio).projects.list() if p.title == "never-created"]
+
+
+def test_a_refused_batch_says_how_far_the_import_got_and_a_rerun_completes_it(label_studio, seed_corpus):
+    tasks = seed_tasks(seed_corpus)[:5]
+    bad = dict(tasks[3], annotations=[{"result": [], "completed_by": "nobody"}])  # refused by the server
+    with pytest.raises(HoptacError) as error:
+        push_tasks(label_studio.url, label_studio.token, "refused-batch", tasks[:3] + [bad] + tasks[4:], batch_size=3)
+    message = str(error.value)
+    assert "HTTP 400" in message and "completed_by=nobody" in message and "\n" not in message
+    assert "3 of 5 new tasks were imported before" in message
+    project = project_by_title(label_studio, "refused-batch")
+    assert len(project_tasks(label_studio, project.id)) == 3
+
+    rerun = push_tasks(label_studio.url, label_studio.token, "refused-batch", tasks)
+    assert (rerun.already_there, rerun.sent, rerun.tasks_in_project) == (3, 2, 5)
 
 
 def test_bad_key_and_unreachable_server_are_one_line_errors_without_the_key(label_studio, tmp_path):
     wrong = "wrong-" + label_studio.token[::-1]
     with pytest.raises(HoptacError) as refused:
-        push_tasks(label_studio.url, wrong, "never-created", [{"data": {"text": "a", "para_id": "x:0"}}])
+        push_tasks(label_studio.url, wrong, "never-created",
+                   [{"data": {"text": "a", "title": "t", "para_id": "x:0"}}])
     assert "refused the API key" in str(refused.value) and wrong not in str(refused.value)
 
     pulled = hoptac("annotate", "pull", "--ls-url", label_studio.url, "--project", "push-api",
@@ -185,7 +204,6 @@ def test_bad_key_and_unreachable_server_are_one_line_errors_without_the_key(labe
 # --------------------------------------------------------------------------- export CLI, end to end
 
 
-@pytest.mark.skipif(not HAS_MAKE_TASKS, reason="annotate/tasks.py (make_tasks) has not landed yet")
 def test_cli_export_pushes_pre_annotated_tasks_idempotently(label_studio, seed_corpus, tmp_path):
     key, out = label_studio.token, tmp_path / "tasks.json"
     args = ("annotate", "export", seed_corpus, "--ls-url", label_studio.url, "--project", "cli-export", "-o", out)
@@ -262,9 +280,12 @@ def printed_counts(stdout: str) -> dict[str, int]:
     return {k: int(v) for k, v in pairs if v.isdigit()}
 
 
-def test_pull_saves_new_files_whose_counts_match_the_annotations(label_studio, seed_corpus, tmp_path):
-    tasks = seed_tasks(seed_corpus)
-    push_tasks(label_studio.url, label_studio.token, "annotated", tasks)
+def test_export_annotate_pull_check_end_to_end(label_studio, seed_corpus, tmp_path):
+    tasks_file = tmp_path / "tasks.json"
+    exported = hoptac("annotate", "export", seed_corpus, "--ls-url", label_studio.url, "--project", "annotated",
+                      "-o", tasks_file, env=cli_env(label_studio.token))
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    tasks = json.loads(tasks_file.read_text(encoding="utf-8"))
     project = project_by_title(label_studio, "annotated")
     expected = annotate_like_people(label_studio, project.id)
 
@@ -280,19 +301,19 @@ def test_pull_saves_new_files_whose_counts_match_the_annotations(label_studio, s
         assert counts_in(path) == expected
         shown = printed_counts(pulled.stdout)
         assert {k: shown[k] for k in expected} == expected
-        assert shown["predictions"] == len(tasks)
+        assert shown["predictions"] == sum(len(t.get("predictions") or []) for t in tasks)
     assert paths[0] != paths[1] and all(p.exists() for p in paths)
     assert sorted(out.iterdir()) == sorted(paths)
 
-    exported = json.loads(paths[1].read_text(encoding="utf-8"))
-    annotator_ids = {a["completed_by"] for t in exported for a in t["annotations"]}
+    pulled_tasks = json.loads(paths[1].read_text(encoding="utf-8"))
+    annotator_ids = {a["completed_by"] for t in pulled_tasks for a in t["annotations"]}
     second_id = client(label_studio, label_studio.annotator_token).users.whoami().id
     first_id = client(label_studio).users.whoami().id
     assert annotator_ids == {first_id, second_id}
-    skipped = [t for t in exported if t["annotations"] and all(a["was_cancelled"] for a in t["annotations"])]
+    skipped = [t for t in pulled_tasks if t["annotations"] and all(a["was_cancelled"] for a in t["annotations"])]
     assert len(skipped) == 1 and skipped[0]["annotations"][0]["completed_by"] == second_id
-    assert {t["data"]["para_id"] for t in exported} == {t["data"]["para_id"] for t in tasks}
-    assert_key_never_shown(label_studio.token, pulls, [out])
+    assert {t["data"]["para_id"] for t in pulled_tasks} == {t["data"]["para_id"] for t in tasks}
+    assert_key_never_shown(label_studio.token, [exported, *pulls], [out, tasks_file])
 
     checked = hoptac("annotate", "check", paths[1])
     assert checked.returncode == 0, checked.stdout + checked.stderr
