@@ -38,6 +38,7 @@ from spacy.util import filter_spans
 
 from annotate.gazetteer import Gazetteer, gazetteer, load_rules_config, match_key, nfc
 from hoptac import __version__
+from hoptac.errors import HoptacError
 
 Span = tuple[int, int, str]
 Token = tuple[int, int, str]  # start, end, text
@@ -129,6 +130,9 @@ class Rules:
             silent = [s for s in self.sector_labels if not self.sector_keywords.get(s)]
             if silent:
                 warnings.warn(f"rules.yml: no keywords for sector(s) {', '.join(silent)}: they never fire")
+            unknown = [s for s in self.config.get("sectors", {}) if s not in self.sector_labels]
+            if unknown:
+                warnings.warn(f"rules.yml: keywords for {', '.join(unknown)}, not sectors of the schema: ignored")
 
     # ------------------------------------------------------------------ set-up
 
@@ -521,14 +525,13 @@ class Rules:
         toks = syllables(text)
         words = words if words is not None else word_bounds(text)
         starts, ends = {s for s, _ in words}, {e for _, e in words}
-        folded = [(s, e, t.casefold()) for s, e, t in toks]
         cats = {}
         for name in self.sector_labels:
             lex = self.sector_lexicons.get(name)
             hit = False
             if lex and lex.keys:
                 for i in range(len(toks)):
-                    j = lex.longest_at(text.casefold(), folded, i)
+                    j = lex.longest_at(text, toks, i, fold=str.casefold)
                     if j is not None and toks[i][0] in starts and toks[j - 1][1] in ends:
                         hit = True
                         break
@@ -614,7 +617,15 @@ class RulesAnnotator:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        return tuple(self.rules.entity_labels)
+        """The entity labels; asking does not build the rules (spaCy asks while loading)."""
+        if self._rules is not None:
+            return tuple(self._rules.entity_labels)
+        try:
+            from hoptac.schema import load_schema
+
+            return tuple(load_schema().entity_names)
+        except HoptacError:  # a saved pipeline away from the repo: known once loaded
+            return ()
 
     def __call__(self, doc: Doc) -> Doc:
         words = [(t.idx, t.idx + len(t.text)) for t in doc]
