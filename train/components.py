@@ -30,6 +30,9 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 FACTORY = "sector_classifier"
+LEXICON_FACTORY = "hoptac_lexicon"
+LEXICON_FILE = "lexicon.json"
+NO_MATCH = "_"
 MODEL_FILE = "model.skops"
 CFG_FILE = "cfg.json"
 
@@ -135,6 +138,82 @@ class SectorClassifier:
         model_path = path / MODEL_FILE
         self.model = sio.load(model_path, trusted=TRUSTED_TYPES) if model_path.exists() else None
         return self
+
+
+class LexiconFeatures:
+    """Marks each token with the lexicon categories it belongs to, in ``token.tag_`` (``"loc|unit"``, ``"_"``).
+
+    The NER's tok2vec embeds ``TAG`` next to NORM/PREFIX/SUFFIX/SHAPE, so word
+    lists (place names, titles, units, field terms…) are *features* whose weight
+    is learnt from the data, not rules. ``phrases`` maps a category to phrases
+    matched case-insensitively on whole tokens (a phrase may span several
+    tokens); ``first_syllables`` maps a category to syllables matched against a
+    token's first syllable (e.g. surnames). The lists are set at training time
+    and saved with the model (``lexicon.json``).
+    """
+
+    def __init__(self, nlp: Language, name: str = LEXICON_FACTORY) -> None:
+        self.name = name
+        self.set_lexicon({}, {})
+
+    def set_lexicon(self, phrases: dict[str, list[str]], first_syllables: dict[str, list[str]]) -> None:
+        self.phrases = {cat: sorted(set(items)) for cat, items in phrases.items()}
+        self.first_syllables = {cat: sorted(set(items)) for cat, items in first_syllables.items()}
+        self._index: dict[str, set[str]] = {}
+        for cat, items in self.phrases.items():
+            for item in items:
+                key = _key(item)
+                if key:
+                    self._index.setdefault(key, set()).add(cat)
+        self._max_words = max((len(k.split()) for k in self._index), default=0)
+        self._first: dict[str, set[str]] = {}
+        for cat, items in self.first_syllables.items():
+            for item in items:
+                self._first.setdefault(item.lower(), set()).add(cat)
+
+    def __call__(self, doc: Doc) -> Doc:
+        cats: list[set[str]] = [set() for _ in doc]
+        words = [_key(t.text) for t in doc]
+        for i in range(len(doc)):
+            if not words[i]:
+                continue
+            first = words[i].split()[0]
+            cats[i] |= self._first.get(first, set())
+            joined, n = "", 0
+            for j in range(i, len(doc)):
+                if not words[j]:
+                    break
+                joined = f"{joined} {words[j]}" if joined else words[j]
+                n += len(words[j].split())
+                if n > self._max_words:
+                    break
+                for cat in self._index.get(joined, ()):
+                    for k in range(i, j + 1):
+                        cats[k].add(cat)
+        for token, found in zip(doc, cats):
+            token.tag_ = "|".join(sorted(found)) if found else NO_MATCH
+        return doc
+
+    def to_disk(self, path, *, exclude=tuple()) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        with open(path / LEXICON_FILE, "w", encoding="utf-8") as f:
+            json.dump({"phrases": self.phrases, "first_syllables": self.first_syllables}, f, ensure_ascii=False)
+
+    def from_disk(self, path, *, exclude=tuple()) -> "LexiconFeatures":
+        with open(Path(path) / LEXICON_FILE, encoding="utf-8") as f:
+            data = json.load(f)
+        self.set_lexicon(data.get("phrases", {}), data.get("first_syllables", {}))
+        return self
+
+
+def _key(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+@Language.factory(LEXICON_FACTORY, default_config={})
+def make_lexicon_features(nlp: Language, name: str) -> LexiconFeatures:
+    return LexiconFeatures(nlp, name)
 
 
 @Language.factory(FACTORY, default_config={})

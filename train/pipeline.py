@@ -20,6 +20,7 @@ import spacy
 
 from hoptac.errors import HoptacError
 from train import components  # noqa: F401  (registers the sector_classifier factory)
+from train.dataset import dataset_labels
 from train.ner import parse_overrides, train_ner
 from train.sectors import load_sectors_config, train_sectors
 
@@ -29,18 +30,15 @@ SECTOR_PIPE = components.FACTORY
 # ---------------------------------------------------------------- dataset access
 
 def open_dataset(path: Path):
-    """The DatasetDict at ``path``, or a one-line HoptacError."""
-    from datasets import DatasetDict, load_from_disk
+    """The DatasetDict at ``path`` (``train.dataset.load_dataset_dir``), checked for what training needs."""
+    from train.dataset import load_dataset_dir
 
     path = Path(path)
     if not path.exists():
         raise HoptacError(f"{path}: no such dataset folder")
-    try:
-        ds = load_from_disk(str(path))
-    except Exception as e:  # FileNotFoundError, bad dataset_dict.json, …
-        raise HoptacError(f"{path}: not a dataset folder from `hoptac dataset build` ({' '.join(str(e).split())[:200]})") from None
-    if not isinstance(ds, DatasetDict) or "train" not in ds:
-        raise HoptacError(f"{path}: expected a dataset with a 'train' split")
+    ds = load_dataset_dir(path)
+    if "train" not in ds:
+        raise HoptacError(f"{path}: expected a dataset with a 'train' split (has {', '.join(ds) or 'none'})")
     missing = {"tokens", "ner_tags"} - set(ds["train"].column_names)
     if missing:
         raise HoptacError(f"{path}: dataset lacks column(s) {', '.join(sorted(missing))}")
@@ -55,19 +53,7 @@ def _class_names(feature) -> list[str]:
     return list(names) if names else []
 
 
-def dataset_labels(ds) -> tuple[list[str], list[str]]:
-    """(entity labels in BIO order, sector labels or []) from the dataset's features."""
-    features = next(iter(ds.values())).features
-    entities: list[str] = []
-    for tag in _class_names(features["ner_tags"]):
-        name = tag.split("-", 1)[1] if tag[:2] in ("B-", "I-") else None
-        if name and name not in entities:
-            entities.append(name)
-    sectors = _class_names(features["sectors"]) if "sectors" in features else []
-    return entities, sectors
-
-
-def split_rows(ds, split: str) -> list[dict]:
+def decoded_rows(ds, split: str) -> list[dict]:
     """Rows of one split with ClassLabel ids turned into names (``ner_tags``, ``sectors``)."""
     if split not in ds or len(ds[split]) == 0:
         return []
@@ -94,7 +80,7 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     output = Path(output)
     ds = open_dataset(dataset)
     entity_labels, sector_labels = dataset_labels(ds)
-    train_rows, dev_rows = split_rows(ds, "train"), split_rows(ds, "validation")
+    train_rows, dev_rows = decoded_rows(ds, "train"), decoded_rows(ds, "validation")
     if not train_rows:
         raise HoptacError(f"{dataset}: the train split is empty")
     spacy_overrides = parse_overrides(overrides or [])
