@@ -52,6 +52,8 @@ METRICS_NEAR_MODEL = (Path(METRICS_FILE), Path("..") / METRICS_FILE, Path("..") 
 # Distributions the model needs at run time (pinned to the installed minor versions).
 BASE_REQUIREMENTS = ("spacy", "pyvi")
 SECTOR_REQUIREMENTS = ("scikit-learn", "skops")
+# Sections of the dataset card (README.md of `hoptac dataset build`) quoted in the model card.
+CARD_SECTIONS = ("Splits and label counts", "Split method", "Provenance")
 
 MIT_TEXT = """MIT License
 
@@ -181,31 +183,32 @@ def performance(metrics: dict | None, meta: dict) -> dict:
 
 
 def provenance(meta: dict) -> dict:
-    """What ``hoptac train`` recorded about the training data (meta["hoptac"]), without local paths."""
+    """What ``hoptac train`` recorded about the training data (meta["hoptac"]) plus the dataset card's
+    splits, split method and provenance sections, when the dataset folder is still there."""
     recorded = meta.get("hoptac") if isinstance(meta.get("hoptac"), dict) else {}
     out: dict = {}
     if recorded.get("dataset"):
-        out["dataset"] = Path(str(recorded["dataset"])).name
-        card = _dataset_card(Path(str(recorded["dataset"])))
-        if card:
-            out["dataset_card"] = card
+        dataset = Path(str(recorded["dataset"]))
+        out["dataset"] = dataset.name
+        out["card"] = dataset_card_sections(dataset)
     for part in ("ner", "sectors"):
         if isinstance(recorded.get(part), dict):
             out[part] = recorded[part]
     return out
 
 
-def _dataset_card(dataset: Path) -> dict | None:
-    """Counts from the dataset folder's card, when the folder is still there."""
-    for name in ("card.json", "dataset_card.json", "dataset_info.json"):
-        path = dataset / name
-        if path.is_file():
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                return None
-            return data if isinstance(data, dict) else None
-    return None
+def dataset_card_sections(dataset: Path) -> dict[str, str]:
+    """``{title: markdown}`` of the sections of the dataset card (README.md) that say where the data came from."""
+    card = Path(dataset) / "README.md"
+    if not card.is_file():
+        return {}
+    text = card.read_text(encoding="utf-8", errors="replace")
+    out = {}
+    for section in re.split(r"(?m)^## ", text)[1:]:
+        title, _, body = section.partition("\n")
+        if title.strip() in CARD_SECTIONS:
+            out[title.strip()] = body.strip()
+    return out
 
 
 def package_meta(meta: dict, nlp, short_name: str, version: str, metrics: dict | None,
@@ -315,16 +318,17 @@ def model_card(meta: dict, package_name: str, with_sectors: bool) -> str:
     data = hoptac.get("training_data") or {}
     if data:
         if data.get("dataset"):
-            lines.append(f"- dataset: `{data['dataset']}` (`hoptac dataset build` from Label Studio exports)")
-        if isinstance(data.get("dataset_card"), dict):
-            lines.append(f"- dataset card: `{json.dumps(data['dataset_card'], ensure_ascii=False)[:500]}`")
+            lines.append(f"- dataset `{data['dataset']}` (`hoptac dataset build` from Label Studio exports).")
         if isinstance(data.get("ner"), dict):
             ner = data["ner"]
-            lines.append(f"- ner: {ner.get('steps', '?')} training steps, best validation F1 "
-                         f"{_pct(ner.get('best_dev_f1'))}")
+            lines.append(f"- NER: {ner.get('steps', '?')} training steps, best validation F1 {_pct(ner.get('best_dev_f1'))}.")
         if isinstance(data.get("sectors"), dict):
             lines.append(f"- sectors: validation micro-F1 {_pct(data['sectors'].get('dev_micro_f1'))}, "
-                         "thresholds tuned on the validation split")
+                         "decision thresholds tuned on the validation split.")
+        for title, body in (data.get("card") or {}).items():
+            lines += ["", f"### {title} (from the dataset card)", "", body]
+        if data.get("dataset") and not data.get("card"):
+            lines += ["", "The dataset folder (and its card) was not found when this package was built."]
     else:
         lines.append("Not recorded in the model's meta.json (the model was not trained with `hoptac train`).")
     lines += ["", "## License", "", f"{LICENSE} (see `LICENSE`).", ""]
@@ -359,6 +363,7 @@ def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", versi
     """Build ``{name}-{version}-py3-none-any.whl`` into ``out_dir``; returns a summary ending with its path."""
     model_dir = Path(model_dir)
     version = check_version(version)
+    _check_build_backend()
     meta, nlp = read_pipeline(model_dir)
     if NER not in nlp.pipe_names:
         raise HoptacError(f"{model_dir}: the pipeline has no '{NER}' component")
@@ -391,6 +396,17 @@ def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", versi
         f"load:     pip install {wheel}; spacy.load({package_name!r})",
         str(wheel),
     ])
+
+
+def _check_build_backend() -> None:
+    """spaCy builds wheels with ``python -m build`` (falling back to the deprecated ``wheel``)."""
+    for dist in ("build", "wheel"):
+        try:
+            importlib.metadata.version(dist)
+            return
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    raise HoptacError("building a wheel needs the 'build' package in this environment (pip install build)")
 
 
 def _sector_factory() -> str:

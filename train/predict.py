@@ -29,6 +29,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from corpus.read import Paragraph, ReadSummary, read_paragraphs
@@ -104,8 +105,18 @@ def annotate(nlp, paragraphs: Iterator[Paragraph], batch_size: int = 256, n_proc
         yield doc_record(paragraph_id, doc_id, doc)
 
 
-def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1) -> str:
-    """Write predictions for every paragraph of ``inputs`` to ``output``; returns a summary."""
+@dataclass
+class PredictStats:
+    """What one run read and wrote: paragraphs in must equal lines out."""
+
+    read: ReadSummary
+    written: int = 0
+    entities: int = 0
+    scored: int = 0  # paragraphs with sector scores
+    seconds: float = 0.0
+
+
+def check_inputs(inputs: list[Path], batch_size: int, n_process: int) -> None:
     if batch_size < 1 or n_process < 1:
         raise HoptacError(f"--batch-size and --n-process must be at least 1 (got {batch_size}, {n_process})")
     if not inputs:
@@ -113,41 +124,51 @@ def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int
     for path in inputs:
         if not Path(path).exists():
             raise HoptacError(f"{path}: no such file or directory")
-    nlp = load_model(model)
-    summary = ReadSummary()
+
+
+def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1) -> PredictStats:
+    """Stream every paragraph of ``inputs`` through ``nlp`` into ``output`` (atomically)."""
+    check_inputs(inputs, batch_size, n_process)
+    stats = PredictStats(ReadSummary())
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(output.name + ".part")
-    written = entities = scored = 0
     start = time.perf_counter()
     progress = _progress()
     try:
         with open(tmp, "w", encoding="utf-8") as out:
-            records = annotate(nlp, read_paragraphs(list(map(Path, inputs)), summary), batch_size, n_process)
-            for record in records:
+            paragraphs = read_paragraphs(list(map(Path, inputs)), stats.read)
+            for record in annotate(nlp, paragraphs, batch_size, n_process):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-                written += 1
-                entities += len(record["entities"])
-                scored += bool(record["sectors"])
+                stats.written += 1
+                stats.entities += len(record["entities"])
+                stats.scored += bool(record["sectors"])
                 progress.update(1)
-        if written != summary.paragraphs:
-            raise HoptacError(f"{output}: {summary.paragraphs} paragraphs read but {written} written")
+        if stats.written != stats.read.paragraphs:
+            raise HoptacError(f"{output}: {stats.read.paragraphs} paragraphs read but {stats.written} written")
         os.replace(tmp, output)
     finally:
         progress.close()
         tmp.unlink(missing_ok=True)
-    seconds = time.perf_counter() - start
-    return "\n".join(_summary_lines(summary, written, entities, scored, seconds, output))
+    stats.seconds = time.perf_counter() - start
+    return stats
 
 
-def _summary_lines(summary: ReadSummary, written: int, entities: int, scored: int, seconds: float,
-                   output: Path) -> list[str]:
-    lines = summary.lines()
-    rate = written / seconds if seconds > 0 else 0.0
-    lines.append(f"entities:   {entities}")
-    lines.append(f"with sector scores: {scored} paragraph(s)")
-    lines.append(f"wrote {written} lines for {summary.paragraphs} paragraphs in to {output} "
-                 f"in {seconds:.1f}s ({rate:.0f} paragraphs/s)")
+def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1) -> str:
+    """``hoptac predict``: write predictions for every paragraph of ``inputs`` to ``output``; returns a summary."""
+    check_inputs(inputs, batch_size, n_process)
+    nlp = load_model(model)
+    stats = predict_to_file(nlp, inputs, output, batch_size, n_process)
+    return "\n".join(_summary_lines(stats, Path(output)))
+
+
+def _summary_lines(stats: PredictStats, output: Path) -> list[str]:
+    lines = stats.read.lines()
+    rate = stats.written / stats.seconds if stats.seconds > 0 else 0.0
+    lines.append(f"entities:   {stats.entities}")
+    lines.append(f"with sector scores: {stats.scored} paragraph(s)")
+    lines.append(f"wrote {stats.written} lines for {stats.read.paragraphs} paragraphs in to {output} "
+                 f"in {stats.seconds:.1f}s ({rate:.0f} paragraphs/s)")
     return lines
 
 
