@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -50,6 +51,24 @@ _FIGURE_NUMBER = re.compile(rf"(?<![\w./,-])(?:{_NUMBER})(?:\s?[{_DASH}]\s?(?:{_
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
 # Priority when two candidates have the same length (lower wins).
 _PRIORITY = {"official": 0, "locality": 1, "figure": 2, "field": 3}
+
+
+def nfc_with_offsets(text: str) -> tuple[str, list[int]]:
+    """``text`` in NFC, and for every offset of it (and its end) the offset in ``text``.
+
+    Each base character is normalised with the combining marks after it, so a
+    span between base characters maps back exactly."""
+    out: list[str] = []
+    to_orig: list[int] = []
+    start = 0
+    for i in range(1, len(text) + 1):
+        if i == len(text) or not unicodedata.combining(text[i]):
+            piece = unicodedata.normalize("NFC", text[start:i])
+            out.append(piece)
+            to_orig.extend([start] * len(piece))
+            start = i
+    to_orig.append(len(text))
+    return "".join(out), to_orig
 
 
 def syllables(text: str) -> list[Token]:
@@ -148,6 +167,7 @@ class Rules:
             + r")\s*(\d{1,2}(?:\s*,\s*\d{1,2}(?![\d.,]\d))*)(?![\w%])"
         ) if loc.get("numbered_words") else None
         self.street_re = _preceded_by(loc.get("not_after", []))
+        self.ward_org_re = _preceded_by(loc.get("ward_not_after", []))
         zones = loc.get("zone_words", [])
         self.zone_re = re.compile(
             r"(?<![\w])(?:" + "|".join(map(re.escape, sorted(zones, key=len, reverse=True)))
@@ -192,8 +212,15 @@ class Rules:
     # ------------------------------------------------------------------ entities
 
     def entities(self, text: str, words: list[tuple[int, int]] | None = None) -> list[Span]:
-        """Non-overlapping ``(start, end, label)`` spans, sorted; the longest wins a clash."""
-        text = nfc(text)
+        """Non-overlapping ``(start, end, label)`` spans into ``text``, sorted; the longest wins a clash.
+
+        Text not in NFC is matched in NFC and the spans are mapped back to ``text``."""
+        if not unicodedata.is_normalized("NFC", text):
+            norm, to_orig = nfc_with_offsets(text)
+            return [(to_orig[s], to_orig[e], label) for s, e, label in self._entities(norm, None)]
+        return self._entities(text, words)
+
+    def _entities(self, text: str, words: list[tuple[int, int]] | None) -> list[Span]:
         toks = syllables(text)
         candidates: list[tuple[int, int, str]] = []  # start, end, section
         words = words if words is not None else word_bounds(text)
@@ -230,6 +257,8 @@ class Rules:
                     continue  # the first syllable of a longer word: "Mỹ thuật", "Anh văn"
                 if self._inside_name(text, toks, i, j):
                     continue
+                if key not in gaz.free and (self._glued(text, toks, i, j) or self.ward_org_re.search(before)):
+                    continue  # ward-level names are often parts of other names: "Liên Hợp Quốc", "công ty An Lộc"
             out.append((start, end, "locality"))
         out += self._pairs(text, toks)
         out += self._zones(text)
@@ -238,6 +267,15 @@ class Rules:
                 for n in re.finditer(r"\d+", m.group(1)):
                     out.append((m.start(1) + n.start(), m.start(1) + n.end(), "locality"))
         return out
+
+    def _glued(self, text: str, toks: list[Token], i: int, j: int) -> bool:
+        """A capitalised word right before or after tokens ``i``..``j`` (one space apart)."""
+        prev = toks[i - 1] if i > 0 else None
+        nxt = toks[j] if j < len(toks) else None
+        before = (prev is not None and text[prev[1]:toks[i][0]] == " " and _is_cap(prev[2])
+                  and not _is_acronym(prev[2]) and not _sentence_start(toks, i - 1))
+        after = nxt is not None and text[toks[j - 1][1]:nxt[0]] == " " and _is_cap(nxt[2])
+        return before or after
 
     def _inside_name(self, text: str, toks: list[Token], i: int, j: int) -> bool:
         """Part of a person's name, not a place: after a family name ("Trần Thanh Liêm")
@@ -521,7 +559,8 @@ class Rules:
 
     def sectors(self, text: str, words: list[tuple[int, int]] | None = None) -> dict[str, float]:
         """Every sector of the schema: 1.0 when one of its keywords is in the text, else 0.0."""
-        text = nfc(text)
+        if not unicodedata.is_normalized("NFC", text):
+            text, words = nfc(text), None
         toks = syllables(text)
         words = words if words is not None else word_bounds(text)
         starts, ends = {s for s, _ in words}, {e for _, e in words}

@@ -303,3 +303,12 @@ def test_rules_on_the_news_gold_read_in_place():
     ents, _ = score_rules(tasks)
     assert ents.prf("LOCALITY")[2] > 0.8
     assert ents.prf("FIGURE")[2] > 0.6
+
+
+def test_spans_of_decomposed_text_point_into_the_text_given():
+    nfc_text = "Chủ tịch UBND TP. Hồ Chí Minh và tỉnh Khánh Hòa ký 15 văn bản"
+    nfd_text = unicodedata.normalize("NFD", nfc_text)
+    assert len(nfd_text) > len(nfc_text)
+    got = [(unicodedata.normalize("NFC", nfd_text[s:e]), lab) for s, e, lab in find_entities(nfd_text)]
+    assert got == [(nfc_text[s:e], lab) for s, e, lab in find_entities(nfc_text)]
+    assert ("Khánh Hòa", "LOCALITY") in got and ("15 văn bản", "FIGURE") in got
