@@ -229,7 +229,7 @@ def test_cli_export_pushes_pre_annotated_tasks_idempotently(label_studio, seed_c
     assert_key_never_shown(key, [first, second], [tmp_path])
 
     wrong = "wrong-" + key[::-1]
-    refused = hoptac(*args, env=cli_env(wrong))
+    refused = hoptac(*args, "--pre", "none", env=cli_env(wrong))  # no rules needed to be refused
     assert "refused the API key" in one_line_error(refused)
     assert_key_never_shown(wrong, [refused], [tmp_path])
 
