@@ -229,11 +229,10 @@ class Rules:
             candidates += places
         if self.labels["official"]:
             candidates += self._officials(text, toks, places, words)
-        if self.labels["figure"] or self.labels["field"]:
-            if self.labels["figure"]:
-                candidates += self._figures(text, words)
-            if self.labels["field"]:
-                candidates += self._fields(text, toks, words)
+        if self.labels["figure"]:
+            candidates += self._figures(text, words)
+        if self.labels["field"]:
+            candidates += self._fields(text, toks, words)
         return _resolve([(s, e, self.labels[sec], _PRIORITY[sec]) for s, e, sec in candidates])
 
     def _localities(self, text: str, toks: list[Token], words) -> list[tuple[int, int, str]]:
@@ -311,7 +310,7 @@ class Rules:
         return out
 
     def _officials(self, text: str, toks: list[Token], places, words) -> list[tuple[int, int, str]]:
-        starts, ends = {s for s, _ in words}, {e for _, e in words}
+        ends = {e for _, e in words}
         resolved = _resolve([(s, e, "", 0) for s, e, _ in places])
         in_place = {k for k, t in enumerate(toks) if any(s <= t[0] and t[1] <= e for s, e, _ in resolved)}
         names: list[tuple[int, int]] = []  # token ranges [a, b)
