@@ -1,15 +1,29 @@
-"""``hoptac run``: the whole loop on the embedded seed data (or given exports)."""
+"""``hoptac run``: the whole loop on the embedded seed data (or given exports).
+
+[1/5] corpus from ``seeds/`` → [2/5] Label Studio tasks pre-annotated by the
+rules (``WORKDIR/tasks.json``) → [3/5] dataset from the annotations (default
+``seeds/annotations/*.json``) → [4/5] spaCy NER + sector classifier → [5/5]
+evaluation against the rules baseline (``WORKDIR/report/report.md``).
+"""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from hoptac.errors import HoptacError
 from hoptac.schema import REPO_ROOT
 
 SEEDS = REPO_ROOT / "seeds"
+CONFIGS = REPO_ROOT / "configs"
+
+
+def default_exports() -> list[Path]:
+    return sorted((SEEDS / "annotations").glob("*.json"))
 
 
 def run_command(
@@ -17,9 +31,42 @@ def run_command(
     workdir: Annotated[Path, typer.Option("-o", "--output", help="Work folder for every artefact.")] = REPO_ROOT / "models" / "run",
 ) -> None:
     """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
-    from corpus.build import build_corpus
+    from annotate.tasks import make_tasks
+    from corpus.build import build_corpus, read_corpus
+    from train.dataset import build_dataset
+    from train.evaluate import evaluate
+    from train.pipeline import train_pipeline
 
+    started = time.time()
+    exports = list(data) if data else default_exports()
+    for path in exports:
+        if not path.is_file():
+            raise HoptacError(f"{path}: no such export file")
+    if not exports:
+        raise HoptacError(f"{SEEDS / 'annotations'}: no Label Studio export (*.json) to train on")
     workdir.mkdir(parents=True, exist_ok=True)
+
     corpus_path = workdir / "corpus.jsonl"
     summary = build_corpus([SEEDS], corpus_path)
     typer.echo(f"[1/5] corpus: {summary.documents} document(s), {summary.paragraphs} paragraphs → {corpus_path}")
+
+    tasks_path = workdir / "tasks.json"
+    rows = read_corpus(corpus_path)
+    tasks = make_tasks(rows, pre="rules", order="corpus")
+    tasks_path.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    typer.echo(f"[2/5] tasks: {len(rows)} paragraphs → {len(tasks)} Label Studio tasks pre-annotated by the rules → {tasks_path}")
+
+    dataset_dir = workdir / "dataset"
+    report = build_dataset(exports, dataset_dir, dev=0.1, test=0.2, seed=0, policy="ground-truth")
+    typer.echo(f"[3/5] dataset from {len(exports)} export(s) → {dataset_dir}")
+    typer.echo("      " + str(report.summary()).replace("\n", "\n      "))
+
+    model_dir = workdir / "model"
+    typer.echo(f"[4/5] training → {model_dir}")
+    typer.echo("      " + train_pipeline(dataset_dir, model_dir, config=CONFIGS / "ner.cfg",
+                                         sectors_config=CONFIGS / "sectors.yml", only=None, overrides=[]))
+
+    report_dir = workdir / "report"
+    typer.echo(f"[5/5] evaluation against the rules baseline → {report_dir}")
+    typer.echo("      " + evaluate(str(model_dir), dataset_dir, report_dir, baseline="rules"))
+    typer.echo(f"done in {time.time() - started:.0f}s: report {report_dir / 'report.md'}, model {model_dir}")

@@ -31,6 +31,8 @@ DEFAULTS: dict = {
     "words": {"ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
     "chars": {"ngram_range": [2, 5], "min_df": 2, "sublinear_tf": True, "max_features": 50000},
     "logistic_regression": {"C": 10.0, "max_iter": 2000, "class_weight": "balanced"},
+    "keyword_priors": True,
+    "keyword_repeat": 2,
     "default_threshold": 0.5,
     "threshold_grid": {"start": 0.05, "stop": 0.95, "step": 0.05},
     "seed": 0,
@@ -107,6 +109,26 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray, def
     return thresholds
 
 
+def keyword_documents(labels: list[str]) -> list[tuple[str, str]]:
+    """One tiny training document per sector keyword of ``configs/rules.yml`` (for the dataset's sectors only).
+
+    A prior from the keyword lists: words that the annotated paragraphs never
+    show still point to their sector, with a weight the classifier learns
+    alongside the real paragraphs.
+    """
+    import spacy
+
+    from annotate.gazetteer import load_rules_config
+
+    keywords = load_rules_config().get("sectors") or {}
+    tokenizer = spacy.blank("vi").tokenizer
+    docs = []
+    for label in labels:
+        for keyword in keywords.get(label) or []:
+            docs.append((features_text(t.text for t in tokenizer(str(keyword))), label))
+    return docs
+
+
 @dataclass
 class SectorModel:
     """A fitted sector classifier: ``pipeline_`` (sklearn), ``labels_``, ``thresholds_``."""
@@ -125,10 +147,15 @@ def train_sectors(train_rows: list[dict], dev_rows: list[dict], labels: list[str
     y_train = label_matrix([r["sectors"] for r in train_rows], labels)
     if not labels or y_train.sum() == 0:
         return None
+    texts = [features_text(r["tokens"]) for r in train_rows]
+    if cfg.get("keyword_priors"):
+        extra = keyword_documents(labels) * int(cfg.get("keyword_repeat", 1))
+        texts += [text for text, _ in extra]
+        y_train = np.vstack([y_train, label_matrix([[label] for _, label in extra], labels)]) if extra else y_train
     model = build_model(cfg)
     with warnings.catch_warnings():  # a sector with no positive in train: said by the caller, not as a warning
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
-        model.fit([features_text(r["tokens"]) for r in train_rows], y_train)
+        model.fit(texts, y_train)
     grid_cfg = cfg["threshold_grid"]
     grid = np.arange(grid_cfg["start"], grid_cfg["stop"] + 1e-9, grid_cfg["step"])
     if dev_rows:

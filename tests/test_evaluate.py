@@ -1,0 +1,142 @@
+"""``hoptac evaluate``: metrics.json shape and ranges, report.md, charts, the rules baseline scored by the
+same code; the scoring functions on hand-made spans; bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import SEED_ANNOTATIONS, hoptac
+from train.evaluate import bootstrap_f1, prf, score_ner, score_sectors
+
+SEED_EXPORT = SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json"
+PRF = {"precision", "recall", "f1"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("eval")
+    hoptac("dataset", "build", SEED_EXPORT, "-o", root / "ds", check=True)
+    hoptac("train", root / "ds", "-o", root / "model", "--set", "training.max_steps=30",
+           "--set", "training.eval_frequency=10", check=True)
+    return root / "ds", root / "model"
+
+
+@pytest.fixture(scope="module")
+def report(trained, tmp_path_factory) -> Path:
+    ds, model = trained
+    out = tmp_path_factory.mktemp("report")
+    result = hoptac("evaluate", model, ds, "-o", out, "--baseline", "rules", check=True)
+    assert "NER strict micro-F1" in result.stdout
+    return out
+
+
+def _numbers(tree):
+    if isinstance(tree, dict):
+        for value in tree.values():
+            yield from _numbers(value)
+    elif isinstance(tree, list):
+        for value in tree:
+            yield from _numbers(value)
+    elif isinstance(tree, float):
+        yield tree
+
+
+def _check_table(table: dict, labels: list[str], ci: bool) -> None:
+    assert set(table) == {"micro", "macro", "per_label"} | ({"micro_f1_ci95"} if ci else set())
+    assert set(table["micro"]) == PRF and set(table["macro"]) == PRF
+    assert set(labels) <= set(table["per_label"])
+    for value in table["per_label"].values():
+        assert set(value) == PRF | {"support"}
+    if ci:
+        lo, hi = table["micro_f1_ci95"]
+        assert 0.0 <= lo <= hi <= 1.0
+
+
+def test_metrics_json_has_exactly_the_agreed_shape(report, trained):
+    from train.dataset import dataset_labels, load_split
+
+    entities, sectors = dataset_labels(trained[0])
+    metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics) == {"ner", "ner_lenient", "sectors", "baseline", "data"}
+    _check_table(metrics["ner"], entities, ci=True)
+    _check_table(metrics["ner_lenient"], entities, ci=False)
+    _check_table(metrics["sectors"], sectors, ci=False)
+    assert set(metrics["baseline"]) == {"ner", "ner_lenient", "sectors"}
+    _check_table(metrics["baseline"]["ner"], entities, ci=True)
+    _check_table(metrics["baseline"]["sectors"], sectors, ci=False)
+    assert all(0.0 <= x <= 1.0 for x in _numbers({k: v for k, v in metrics.items() if k != "data"}))
+    test = load_split(trained[0], "test")
+    assert set(metrics["data"]) == {"source", "paragraphs", "entities"}
+    assert metrics["data"]["paragraphs"] == len(test)
+    assert metrics["data"]["entities"] == sum(len(s) for s in test["spans"])
+    # supports add up to the gold entities, for the model and the baseline alike
+    for table in (metrics["ner"], metrics["baseline"]["ner"]):
+        assert sum(v["support"] for v in table["per_label"].values()) == metrics["data"]["entities"]
+    # strict never beats boundary-tolerant
+    assert metrics["ner"]["micro"]["recall"] <= metrics["ner_lenient"]["micro"]["recall"] + 1e-12
+
+
+def test_report_and_charts(report):
+    text = (report / "report.md").read_text(encoding="utf-8")
+    for needle in ("strict", "boundary-tolerant", "rules", "error type", "Sectors", "LOCALITY", "ner_f1.png"):
+        assert needle in text
+    for name in ("ner_f1.png", "confusion.png"):
+        data = (report / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_export_file_is_scored_whole(trained, tmp_path):
+    _, model = trained
+    hoptac("evaluate", model, SEED_EXPORT, "-o", tmp_path, check=True)
+    metrics = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
+    tasks = json.loads(SEED_EXPORT.read_text(encoding="utf-8"))
+    assert metrics["data"]["paragraphs"] == len(tasks)
+    assert "baseline" not in metrics
+
+
+def test_strict_lenient_and_error_types_on_hand_made_spans():
+    gold = [[(0, 6, "LOC"), (10, 20, "PER"), (30, 35, "FIG")], [(0, 4, "LOC")]]
+    pred = [[(0, 6, "LOC"), (10, 15, "PER"), (30, 35, "LOC"), (40, 44, "PER")], []]
+    result = score_ner(gold, pred, ["a", "b"], ["LOC", "PER", "FIG"])
+    strict, lenient = result["strict"], result["lenient"]
+    assert strict["micro"] == prf(1, 3, 3)
+    assert strict["per_label"]["PER"]["support"] == 1 and strict["per_label"]["PER"]["f1"] == 0.0
+    assert lenient["per_label"]["PER"]["recall"] == 1.0  # (10,15) overlaps (10,20) with the same label
+    assert result["errors"] == {"wrong boundary": 1, "wrong label": 1, "spurious": 1, "missed": 1}
+    assert result["confusion"][("FIG", "LOC")] == 1 and result["confusion"][("LOC", "(none)")] == 1
+
+
+def test_bootstrap_is_seeded_and_brackets_the_point_estimate():
+    per_doc = [[5, 1, 2], [0, 3, 1], [7, 0, 0], [2, 2, 2]]
+    lo, hi = bootstrap_f1(per_doc)
+    assert bootstrap_f1(per_doc) == [lo, hi]
+    tp, fp, fn = (sum(d[i] for d in per_doc) for i in range(3))
+    assert lo <= prf(tp, fp, fn)["f1"] <= hi and lo < hi
+
+
+def test_sector_scores_per_label():
+    table = score_sectors([{"A"}, {"A", "B"}, set()], [{"A"}, {"B"}, {"B"}], ["A", "B", "C"])
+    assert table["per_label"]["A"] == {**prf(1, 0, 1), "support": 2}
+    assert table["per_label"]["B"] == {**prf(1, 1, 0), "support": 1}
+    assert table["macro"]["f1"] == pytest.approx((prf(1, 0, 1)["f1"] + prf(1, 1, 0)["f1"]) / 2)  # C has no support
+
+
+def test_bad_inputs_are_one_line_exit_2(trained, tmp_path):
+    ds, model = trained
+    sectors_only = tmp_path / "sectors-only"
+    hoptac("train", ds, "-o", sectors_only, "--only", "sectors", check=True)
+    cases = [
+        ((tmp_path / "missing", ds), "no such model folder"),
+        ((sectors_only, ds), "has no 'ner'"),
+        ((model, tmp_path / "missing-data"), "no such dataset folder or export file"),
+    ]
+    for (m, d), needle in cases:
+        result = hoptac("evaluate", m, d, "-o", tmp_path / "r")
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and len(lines) == 1 and needle in lines[0], result.stderr
+        assert lines[0].startswith("hoptac: error:")
+    result = hoptac("evaluate", model, ds, "-o", tmp_path / "r", "--baseline", "oracle")
+    assert result.returncode == 2 and "--baseline must be 'rules'" in result.stderr

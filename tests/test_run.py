@@ -1,0 +1,36 @@
+"""``hoptac run``: the whole loop on the embedded seed, end to end (one real training, ~1 minute)."""
+
+from __future__ import annotations
+
+import json
+
+import spacy
+
+from conftest import SEED_TEXT, hoptac
+
+
+def test_run_end_to_end(tmp_path):
+    work = tmp_path / "run"
+    result = hoptac("run", "-o", work)
+    assert result.returncode == 0, result.stderr[-2000:]
+    steps = [line.split("]")[0] + "]" for line in result.stdout.splitlines() if line.startswith("[") and "/5]" in line[:6]]
+    assert steps == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+
+    paragraphs = [line for line in SEED_TEXT.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert sum(1 for _ in (work / "corpus.jsonl").open(encoding="utf-8")) == len(paragraphs)
+    tasks = json.loads((work / "tasks.json").read_text(encoding="utf-8"))
+    assert len(tasks) == len(paragraphs)
+    assert any(p["result"] for t in tasks for p in t.get("predictions", []))  # pre-annotated by the rules
+
+    import train.components  # noqa: F401
+
+    nlp = spacy.load(work / "model")
+    assert {"ner", "sector_classifier"} <= set(nlp.pipe_names)
+    doc = nlp(paragraphs[1])
+    assert doc.ents and doc.cats
+
+    metrics = json.loads((work / "report" / "metrics.json").read_text(encoding="utf-8"))
+    assert {"ner", "sectors", "baseline", "data"} <= set(metrics)
+    assert metrics["data"]["paragraphs"] > 0
+    assert (work / "report" / "report.md").is_file()
+    assert str(work / "report" / "report.md") in result.stdout.splitlines()[-1]

@@ -1,0 +1,170 @@
+"""``hoptac train``: the seed dataset → one spaCy pipeline (ner + sector_classifier); determinism; --only;
+a CoNLL dataset with other labels; bad inputs. Tiny max_steps keep it fast."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import spacy
+
+from conftest import SEED_ANNOTATIONS, hoptac
+
+TINY = ["--set", "training.max_steps=20", "--set", "training.eval_frequency=10"]
+SAMPLE = ("Lãnh đạo thành phố Hà Nội và tỉnh Vĩnh Phúc ký kết hợp tác phát triển du lịch, "
+          "nông nghiệp với tổng vốn 10.900 tỷ đồng.")
+
+
+@pytest.fixture(scope="module")
+def seed_dataset(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "seed"
+    hoptac("dataset", "build", SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json", "-o", out, check=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def seed_model(seed_dataset, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "m"
+    result = hoptac("train", seed_dataset, "-o", out, *TINY, check=True)
+    assert "trained" in result.stdout.strip().splitlines()[-1]
+    return out
+
+
+def _load(path: Path):
+    import train.components  # noqa: F401
+
+    return spacy.load(path)
+
+
+def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):
+    from train.dataset import dataset_labels
+
+    nlp = _load(seed_model)
+    assert nlp.pipe_names[-2:] == ["ner", "sector_classifier"]
+    entities, sectors = dataset_labels(seed_dataset)
+    assert set(nlp.get_pipe("ner").labels) <= set(entities)
+    doc = nlp(SAMPLE)
+    assert [t.text for t in doc] == [t.text for t in spacy.blank("vi")(SAMPLE)]  # same pyvi tokenization
+    assert list(doc.cats) == sectors
+    assert all(0.0 <= s <= 1.0 for s in doc.cats.values())
+    pipe = nlp.get_pipe("sector_classifier")
+    assert len(pipe.thresholds) == len(sectors)
+    assert doc._.sectors == [s for s, t in zip(sectors, pipe.thresholds) if doc.cats[s] >= t]
+    for ent in doc.ents:
+        assert ent.label_ in entities
+
+
+def test_sector_file_loads_only_with_listed_types(seed_model):
+    import skops.io as sio
+
+    from train.components import TRUSTED_TYPES
+
+    path = seed_model / "sector_classifier" / "model.skops"
+    assert set(sio.get_untrusted_types(file=str(path))) <= set(TRUSTED_TYPES)
+    assert not list((seed_model / "sector_classifier").glob("*.pkl"))
+
+
+def test_same_data_same_config_same_model(seed_dataset, seed_model, tmp_path):
+    again = tmp_path / "again"
+    hoptac("train", seed_dataset, "-o", again, *TINY, check=True)
+    for part in ("tok2vec/model", "ner/model"):
+        assert (again / part).read_bytes() == (seed_model / part).read_bytes(), part
+    a, b = _load(seed_model), _load(again)
+    texts = [SAMPLE, "Chủ tịch UBND tỉnh Bến Tre Trần Ngọc Tam làm việc với TP.HCM về logistics."]
+    for da, db in zip(a.pipe(texts), b.pipe(texts)):
+        assert [(e.start_char, e.end_char, e.label_) for e in da.ents] == [(e.start_char, e.end_char, e.label_) for e in db.ents]
+        assert da.cats == db.cats
+
+
+def test_only_sectors_keeps_the_ner(seed_dataset, seed_model, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(seed_model, model)
+    config = tmp_path / "sectors.yml"
+    config.write_text("logistic_regression: {C: 0.01}\n", encoding="utf-8")
+    result = hoptac("train", seed_dataset, "-o", model, "--only", "sectors", "--sectors-config", config, check=True)
+    assert "sector" in result.stdout
+    assert (model / "ner" / "model").read_bytes() == (seed_model / "ner" / "model").read_bytes()
+    old, new = _load(seed_model), _load(model)
+    assert new.pipe_names == old.pipe_names
+    assert new(SAMPLE).cats != old(SAMPLE).cats  # a much smaller C: other probabilities
+
+
+def test_only_ner_keeps_the_sectors_or_has_none(seed_dataset, seed_model, tmp_path):
+    model = tmp_path / "m"
+    shutil.copytree(seed_model, model)
+    hoptac("train", seed_dataset, "-o", model, "--only", "ner", "--set", "training.max_steps=5", check=True)
+    old, new = _load(seed_model), _load(model)
+    assert "sector_classifier" in new.pipe_names
+    assert new(SAMPLE).cats == old(SAMPLE).cats
+    assert (model / "ner" / "model").read_bytes() != (seed_model / "ner" / "model").read_bytes()
+
+    fresh = tmp_path / "fresh"
+    hoptac("train", seed_dataset, "-o", fresh, "--only", "ner", *TINY, check=True)
+    assert "ner" in _load(fresh).pipe_names and "sector_classifier" not in _load(fresh).pipe_names
+
+
+CONLL_TRAIN = """-DOCSTART- O
+
+Ông O
+Nguyễn_Văn_An B-PER
+làm_việc O
+tại O
+Công_ty B-ORG
+Vinamilk I-ORG
+. O
+
+Bà O
+Trần_Thị_Bình B-PER
+gặp O
+Ngân_hàng B-ORG
+Nhà_nước I-ORG
+. O
+"""
+
+CONLL_TEST = """Ông O
+Lê_Văn_Cường B-PER
+đến O
+Công_ty B-ORG
+Viettel I-ORG
+. O
+"""
+
+
+def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
+    import json
+
+    (tmp_path / "train.conll").write_text(CONLL_TRAIN * 3, encoding="utf-8")
+    (tmp_path / "test.conll").write_text(CONLL_TEST, encoding="utf-8")
+    ds = tmp_path / "ds"
+    hoptac("dataset", "from-conll", "--train", tmp_path / "train.conll", "--test", tmp_path / "test.conll",
+           "-o", ds, check=True)
+    model = tmp_path / "model"
+    result = hoptac("train", ds, "-o", model, *TINY, check=True)
+    assert "no sector classifier" in result.stdout
+    nlp = _load(model)
+    assert sorted(nlp.get_pipe("ner").labels) == ["ORG", "PER"]
+    assert "sector_classifier" not in nlp.pipe_names
+    report = tmp_path / "report"
+    hoptac("evaluate", model, ds, "-o", report, check=True)
+    metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics) == {"ner", "ner_lenient", "data"}
+    assert set(metrics["ner"]["per_label"]) >= {"ORG", "PER"}
+    assert metrics["ner"]["per_label"]["PER"]["support"] == 1
+    assert metrics["data"]["entities"] == 2
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["train", "/nonexistent/dataset", "-o", "{tmp}/m"], "no such dataset folder"),
+    (["train", "{tmp}", "-o", "{tmp}/m"], "not a dataset folder"),
+    (["train", "{ds}", "-o", "{tmp}/m", "--set", "training.max_steps"], "expected section.key=value"),
+    (["train", "{ds}", "-o", "{tmp}/m", "--config", "{tmp}/none.cfg"], "NER config not found"),
+    (["train", "{ds}", "-o", "{tmp}/m", "--only", "both"], "--only must be"),
+])
+def test_bad_training_input_is_one_line_exit_2(args, needle, seed_dataset, tmp_path):
+    args = [a.format(tmp=tmp_path, ds=seed_dataset) for a in args]
+    result = hoptac(*args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hoptac: error:") and needle in lines[0], result.stderr
+    assert not (tmp_path / "m").exists()
