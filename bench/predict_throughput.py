@@ -1,0 +1,216 @@
+"""Benchmark (stage 3, use): throughput of ``hoptac predict`` against the bare tokenizer.
+
+On a fixed slice of the news corpus (the first N articles of
+``../shared/data/news/unlabeled.jsonl.gz``, read in place; the slice is written to a
+temporary folder, never into the repo) it measures, in the same run and each in a
+fresh child process:
+
+* the bare tokenizer: ``spacy.blank("vi")`` (pyvi word segmentation) over the same
+  streamed paragraphs — the floor every pipeline pays;
+* ``predict`` (``train.predict.predict_to_file``: read, pipeline, JSON lines out) with
+  1 and with 2 processes, for each model given.
+
+Paragraphs/s, words/s (words = pyvi tokens), the ratio to the bare tokenizer and
+peak RSS (``getrusage``: the child itself, and its largest worker for n_process > 1).
+Model loading is timed apart and not counted in the throughput.
+``--full`` also runs ``predict`` once, one process, over the whole corpus and
+records its time and peak memory. The results go into ``BENCHMARKS.md`` between
+``<!-- bench:predict -->`` and ``<!-- /bench:predict -->`` (the rest is left alone).
+
+    python bench/predict_throughput.py --model default=models/run/model [--model fast=…] [--articles 2000] [--full]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NEWS = REPO.parent / "shared" / "data" / "news" / "unlabeled.jsonl.gz"
+BENCHMARKS = REPO / "BENCHMARKS.md"
+BEGIN, END = "<!-- bench:predict -->", "<!-- /bench:predict -->"
+HEADER = "# Benchmarks\n\nMeasured by the scripts in `bench/`; each section is rewritten by its script.\n"
+
+# Child processes: each prints one JSON line with its measurements.
+TOKENIZER_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+import spacy
+from corpus.read import read_paragraphs
+nlp = spacy.blank("vi")
+start = time.perf_counter()
+paragraphs = words = 0
+for doc in nlp.pipe((p.text for p in read_paragraphs([Path(sys.argv[1])])), batch_size=int(sys.argv[2])):
+    paragraphs += 1
+    words += len(doc)
+seconds = time.perf_counter() - start
+print(json.dumps({"paragraphs": paragraphs, "words": words, "seconds": seconds,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+PREDICT_CHILD = r"""
+import json, resource, sys, time
+from pathlib import Path
+from train.predict import load_model, predict_to_file
+start = time.perf_counter()
+nlp = load_model(sys.argv[1])
+loaded = time.perf_counter() - start
+stats = predict_to_file(nlp, [Path(sys.argv[2])], Path(sys.argv[3]), batch_size=int(sys.argv[4]),
+                        n_process=int(sys.argv[5]))
+print(json.dumps({"paragraphs": stats.written, "read": stats.read.paragraphs, "entities": stats.entities,
+                  "seconds": stats.seconds, "load_seconds": loaded,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "workers_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
+def run_child(code: str, *args) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=REPO, env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"benchmark child failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def write_slice(corpus: Path, articles: int, out: Path) -> None:
+    """The first ``articles`` records of the corpus, byte for byte."""
+    with gzip.open(corpus, "rb") as src, gzip.open(out, "wb", compresslevel=1) as dst:
+        for line in itertools.islice(src, articles):
+            dst.write(line)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown")
+    mem_kb = next((int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal")), 0)
+    import spacy
+
+    return (f"{os.cpu_count()} CPUs ({cpu}), {mem_kb / 1024 / 1024:.0f} GiB RAM; Python {platform.python_version()}, "
+            f"spaCy {spacy.__version__}")
+
+
+def model_shape(model: str) -> str:
+    """tok2vec width/depth and ner hidden width of a MODEL_DIR, from its config.cfg."""
+    from thinc.api import Config
+
+    config = Path(model) / "config.cfg"
+    if not config.exists():
+        return "installed package"
+    cfg = Config().from_disk(config, interpolate=False)
+    try:
+        encode = cfg["components"]["tok2vec"]["model"]["encode"]
+        ner = cfg["components"]["ner"]["model"]
+        return (f"tok2vec width {encode['width']}, depth {encode['depth']}, maxout {encode['maxout_pieces']}; "
+                f"ner hidden {ner['hidden_width']}, maxout {ner['maxout_pieces']}; pipes: "
+                + ", ".join(cfg["nlp"]["pipeline"]))
+    except KeyError:
+        return "custom config"
+
+
+def row(name: str, result: dict, words: int, base: dict | None) -> str:
+    pps = result["paragraphs"] / result["seconds"]
+    wps = words / result["seconds"]
+    ratio = f"{base['seconds'] / result['seconds']:.2f}" if base else "1.00"
+    rss = f"{result['rss_mb']:.0f}"
+    if result.get("workers_rss_mb"):
+        rss += f" (+ workers ≤ {result['workers_rss_mb']:.0f} each)"
+    return f"| {name} | {result['paragraphs']} | {result['seconds']:.1f} | {pps:.0f} | {wps:.0f} | {ratio} | {rss} |"
+
+
+def section(args, models, tokenizer: dict, results: dict, full: dict | None) -> str:
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [BEGIN, "## `hoptac predict` throughput (`bench/predict_throughput.py`)", "",
+             f"- date: {when}", f"- machine: {machine()}",
+             f"- load average (1 min) at start / end: {args.load_start:.1f} / {os.getloadavg()[0]:.1f} "
+             "(other work on the machine slows both sides of the ratio, not always equally)",
+             f"- input: first {args.articles} articles of `unlabeled.jsonl.gz` = {tokenizer['paragraphs']} paragraphs, "
+             f"{tokenizer['words']} words (pyvi tokens); batch size {args.batch_size}",
+             "- ratio = bare tokenizer time / system time on the same input (higher is better; target for "
+             "`predict`, 1 process: ≥ 0.30). Model loading is not counted.", ""]
+    for name, model in models:
+        lines.append(f"- model `{name}`: {model_shape(model)}")
+    lines += ["", "| system | paragraphs | seconds | paragraphs/s | words/s | ratio to tokenizer | peak RSS MB |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+              row("bare tokenizer `spacy.blank(\"vi\")`", tokenizer, tokenizer["words"], None)]
+    for name, _ in models:
+        for n_process in args.n_process:
+            lines.append(row(f"predict `{name}`, {n_process} process{'es' if n_process > 1 else ''}",
+                             results[(name, n_process)], tokenizer["words"], tokenizer))
+    if full is not None:
+        hours = full["seconds"] / 3600
+        lines += ["", f"Whole corpus (`{full['model']}`, 1 process, batch size {args.batch_size}): "
+                  f"{full['paragraphs']} paragraphs in {full['seconds']:.0f}s ({hours:.2f} h, "
+                  f"{full['paragraphs'] / full['seconds']:.0f} paragraphs/s), peak RSS {full['rss_mb']:.0f} MB "
+                  f"(model load {full['load_seconds']:.1f}s)."]
+    lines.append(END)
+    return "\n".join(lines)
+
+
+def write_section(text: str, path: Path = BENCHMARKS) -> None:
+    current = path.read_text(encoding="utf-8") if path.exists() else HEADER
+    if BEGIN in current and END in current:
+        before, rest = current.split(BEGIN, 1)
+        after = rest.split(END, 1)[1]
+        updated = before + text + after
+    else:
+        updated = current.rstrip("\n") + "\n\n" + text + "\n"
+    path.write_text(updated, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", required=True, metavar="NAME=MODEL",
+                        help="a model folder or package to benchmark (repeatable)")
+    parser.add_argument("--corpus", type=Path, default=NEWS)
+    parser.add_argument("--articles", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--n-process", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--full", action="store_true", help="also predict over the whole corpus (1 process)")
+    parser.add_argument("--no-write", action="store_true", help="print the section instead of editing BENCHMARKS.md")
+    args = parser.parse_args()
+    args.load_start = os.getloadavg()[0]
+    models = [tuple(m.split("=", 1)) if "=" in m else (Path(m).name, m) for m in args.model]
+    with tempfile.TemporaryDirectory(prefix="hoptac-bench-") as tmp:
+        tmp = Path(tmp)
+        sliced = tmp / "slice.jsonl.gz"
+        write_slice(args.corpus, args.articles, sliced)
+        tokenizer = run_child(TOKENIZER_CHILD, sliced, args.batch_size)
+        print(f"tokenizer: {tokenizer}", flush=True)
+        results = {}
+        for name, model in models:
+            for n_process in args.n_process:
+                result = run_child(PREDICT_CHILD, model, sliced, tmp / "out.jsonl", args.batch_size, n_process)
+                if result["paragraphs"] != tokenizer["paragraphs"]:
+                    sys.exit(f"{name}: {result['paragraphs']} lines out for {tokenizer['paragraphs']} paragraphs in")
+                results[(name, n_process)] = result
+                print(f"{name} n_process={n_process}: {result} ratio {tokenizer['seconds'] / result['seconds']:.3f}",
+                      flush=True)
+        full = None
+        if args.full:
+            name, model = models[-1]
+            started = time.time()
+            full = run_child(PREDICT_CHILD, model, args.corpus, tmp / "full.jsonl", args.batch_size, 1)
+            full["model"] = name
+            print(f"full corpus: {full} ({time.time() - started:.0f}s wall)", flush=True)
+    text = section(args, models, tokenizer, results, full)
+    if args.no_write:
+        print(text)
+    else:
+        write_section(text)
+        print(f"updated {BENCHMARKS}")
+
+
+if __name__ == "__main__":
+    main()

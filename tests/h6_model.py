@@ -1,0 +1,36 @@
+"""Test helper (not a test module): one small model trained with the real ``hoptac train``, once per session.
+
+Shared by ``test_package.py`` and ``test_predict.py``: the seed annotations →
+``hoptac dataset build`` → ``hoptac train`` for a few steps (enough for the NER
+to predict entities on the seed text; not a useful model).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import SEED_ANNOTATIONS, hoptac
+
+TRAIN_STEPS = 100
+
+
+def seed_model(tmp_path_factory) -> Path:
+    """MODEL_DIR (tok2vec, ner, sector_classifier) trained on the seed; built on first use in this session."""
+    root = tmp_path_factory.getbasetemp() / "h6-seed-model"
+    model = root / "model"
+    if not (model / "meta.json").exists():
+        root.mkdir(parents=True, exist_ok=True)
+        dataset = root / "dataset"
+        hoptac("dataset", "build", SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json", "-o", dataset, check=True)
+        hoptac("train", dataset, "-o", model, "--set", f"training.max_steps={TRAIN_STEPS}", check=True)
+    return model
+
+
+def seed_wheel(tmp_path_factory) -> Path:
+    """``hoptac package`` of :func:`seed_model` (default name and version); built on first use."""
+    dist = tmp_path_factory.getbasetemp() / "h6-seed-model" / "dist"
+    wheels = sorted(dist.glob("*.whl"))
+    if not wheels:
+        result = hoptac("package", seed_model(tmp_path_factory), "-o", dist, check=True)
+        wheels = [Path(result.stdout.strip().splitlines()[-1])]
+    return wheels[0]
