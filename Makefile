@@ -6,7 +6,7 @@ LS_VENV ?= .venv-ls
 LS_VERSION ?= 1.23.2
 PIP_QUIET ?= -q
 
-.PHONY: demo test venv ls-venv clean
+.PHONY: demo test venv ls-venv browser screenshot clean
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
@@ -25,8 +25,18 @@ $(LS_VENV)/.installed:
 demo: venv
 	$(VENV)/bin/hoptac run
 
-test: venv ls-venv
+# Headless Chromium + its driver for the browser test and the screenshot (Debian packages; run as root).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+	fi
+
+test: venv ls-venv browser
 	HOPTAC_LS_VENV=$(abspath $(LS_VENV)) $(VENV)/bin/python -m pytest
+
+# Regenerate the README picture of the labelling screen (annotate/labelling-screen.png).
+screenshot: venv ls-venv browser
+	HOPTAC_LS_VENV=$(abspath $(LS_VENV)) $(VENV)/bin/python -m annotate.screenshot --out annotate/labelling-screen.png
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) build *.egg-info
