@@ -150,12 +150,23 @@ def section(args, models, tokenizer: dict, results: dict, full: dict | None) -> 
                              results[(name, n_process)], tokenizer["words"], tokenizer))
     if full is not None:
         hours = full["seconds"] / 3600
-        lines += ["", f"Whole corpus (`{full['model']}`, 1 process, batch size {args.batch_size}): "
+        lines += ["", f"Whole corpus ({when}; `{full['model']}`, 1 process, batch size {args.batch_size}): "
                   f"{full['paragraphs']} paragraphs in {full['seconds']:.0f}s ({hours:.2f} h, "
                   f"{full['paragraphs'] / full['seconds']:.0f} paragraphs/s), peak RSS {full['rss_mb']:.0f} MB "
                   f"(model load {full['load_seconds']:.1f}s)."]
+    elif previous_full_line():
+        lines += ["", previous_full_line() + " (kept from an earlier `--full` run)"]
     lines.append(END)
     return "\n".join(lines)
+
+
+def previous_full_line(path: Path = BENCHMARKS) -> str | None:
+    """The whole-corpus result of an earlier ``--full`` run, kept when this run does not redo it."""
+    if not path.exists() or BEGIN not in path.read_text(encoding="utf-8"):
+        return None
+    current = path.read_text(encoding="utf-8").split(BEGIN, 1)[1].split(END, 1)[0]
+    line = next((l for l in current.splitlines() if l.startswith("Whole corpus")), None)
+    return line.split(" (kept from", 1)[0] if line else None
 
 
 def write_section(text: str, path: Path = BENCHMARKS) -> None:
