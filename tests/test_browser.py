@@ -19,7 +19,6 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from browser import (assert_labelling_screen, delete_region, expected_regions, labelling_screen_problems,
