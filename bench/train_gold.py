@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 GOLD = REPO.parent / "shared" / "data" / "gold" / "news-gold.json"
+NEWS = REPO.parent / "shared" / "data" / "news" / "unlabeled.jsonl.gz"
 BENCHMARKS = REPO / "BENCHMARKS.md"
 START, END = "<!-- bench:train_gold -->", "<!-- /bench:train_gold -->"
 HEADER = "# Benchmarks\n\nEach section is written by the script it names; rerun the script to update it.\n"
@@ -57,7 +58,8 @@ def _nproc() -> str:
         return "?"
 
 
-def section(metrics: dict, train_line: str, train_seconds: float, dataset_line: str, overrides: list[str]) -> str:
+def section(metrics: dict, train_line: str, train_seconds: float, dataset_line: str, overrides: list[str],
+            silver: str) -> str:
     ner, base = metrics["ner"], metrics["baseline"]["ner"]
     lines = [START, "## train_gold: NER + sectors on the gold news export vs the rules baseline", "",
              f"`bench/train_gold.py` on `shared/data/gold/news-gold.json` ({dataset_line}); "
@@ -79,6 +81,7 @@ def section(metrics: dict, train_line: str, train_seconds: float, dataset_line: 
                   f"| micro-F1 | {s['micro']['f1']:.3f} | {sb['micro']['f1']:.3f} |",
                   f"| macro-F1 | {s['macro']['f1']:.3f} | {sb['macro']['f1']:.3f} |", ""]
     lines += [f"- training: {train_seconds:.0f} s wall clock ({train_line})",
+              f"- silver training data: {silver}",
               f"- overrides: {' '.join(overrides) if overrides else 'none (committed configs/ner.cfg, configs/sectors.yml)'}",
               f"- machine: {machine()}",
               f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}", END]
@@ -100,6 +103,7 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="Keep dataset, model and report in this folder (outside the repo).")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="NER config override.")
     parser.add_argument("--no-write", action="store_true", help="Do not update BENCHMARKS.md.")
+    parser.add_argument("--no-silver", action="store_true", help="Train on the gold paragraphs only.")
     args = parser.parse_args()
     if not GOLD.exists():
         print(f"train_gold: {GOLD} not found", file=sys.stderr)
@@ -118,7 +122,8 @@ def main() -> int:
         print(report.summary())
         started = time.time()
         train_line = train_pipeline(work / "dataset", work / "model", config=REPO / "configs" / "ner.cfg",
-                                    sectors_config=REPO / "configs" / "sectors.yml", overrides=args.overrides)
+                                    sectors_config=REPO / "configs" / "sectors.yml", overrides=args.overrides,
+                                    silver=None if args.no_silver or not NEWS.exists() else [NEWS])
         seconds = time.time() - started
         print(train_line)
         print(evaluate(str(work / "model"), work / "dataset", work / "report", baseline="rules"))
@@ -126,8 +131,12 @@ def main() -> int:
         from datasets import load_from_disk
 
         ds = load_from_disk(str(work / "dataset"))
+        meta = json.loads((work / "model" / "meta.json").read_text(encoding="utf-8")).get("hoptac", {})
         dataset_line = ", ".join(f"{split} {len(ds[split])}" for split in ds) + " paragraphs"
-    text = section(metrics, train_line, seconds, dataset_line, args.overrides)
+    silver = ("none (gold only)" if not meta.get("silver_size") else
+              f"{meta['silver_size']} paragraphs drawn from `shared/data/news/unlabeled.jsonl.gz` (gold articles "
+              f"excluded), annotated by the rules; gold training paragraphs repeated")
+    text = section(metrics, train_line, seconds, dataset_line, args.overrides, silver)
     print(text)
     if not args.no_write:
         write_section(text)

@@ -168,3 +168,40 @@ def test_bad_training_input_is_one_line_exit_2(args, needle, seed_dataset, tmp_p
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("hoptac: error:") and needle in lines[0], result.stderr
     assert not (tmp_path / "m").exists()
+
+
+NEWS_LINES = [
+    {"id": "news-1", "title": "Hà Nội và Hải Phòng hợp tác",
+     "text": "Hà Nội và Hải Phòng hợp tác\nLãnh đạo thành phố Hà Nội và thành phố Hải Phòng ký kết thỏa thuận hợp tác phát triển du lịch.\n"
+             "Tổng vốn đầu tư của dự án là 10.900 tỷ đồng, theo Chủ tịch UBND tỉnh Nguyễn Văn An."},
+    {"id": "news-2", "title": "Cần Thơ thu hút đầu tư",
+     "text": "Cần Thơ thu hút đầu tư\nTP Cần Thơ đã thu hút 87 doanh nghiệp đầu tư vào lĩnh vực nông nghiệp công nghệ cao."},
+]
+
+
+def test_silver_sample_is_seeded_and_leaves_dataset_articles_out(tmp_path):
+    import json
+
+    from train.silver import sample_paragraphs
+
+    news = tmp_path / "news.jsonl"
+    news.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in NEWS_LINES) + "\n", encoding="utf-8")
+    rows, seen = sample_paragraphs([news], 2, exclude_docs=set())
+    assert seen == 3 and len(rows) == 2  # titles are not drawn
+    assert sample_paragraphs([news], 2, exclude_docs=set()) == (rows, seen)
+    rows, seen = sample_paragraphs([news], 5, exclude_docs={"news-1"})
+    assert seen == 1 and {r["doc_id"] for r in rows} == {"news-2"}
+
+
+def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
+    import json
+
+    news = tmp_path / "news.jsonl"
+    news.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in NEWS_LINES) + "\n", encoding="utf-8")
+    model = tmp_path / "m"
+    result = hoptac("train", seed_dataset, "-o", model, "--silver", news, "--set", "hoptac.silver_size=2",
+                    "--set", "hoptac.gold_repeat=1", *TINY, check=True)
+    assert "[silver] 2 paragraphs drawn" in result.stdout
+    assert "gold ×1 + 2 silver" in result.stdout
+    meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
+    assert meta["hoptac"]["silver_size"] == 2

@@ -69,6 +69,7 @@ def train_command(
     sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier hyper-parameters.")] = REPO / "configs" / "sectors.yml",
     only: Annotated[Optional[str], typer.Option("--only", help="Train only 'ner' or 'sectors'.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
+    silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news to draw rules-annotated training paragraphs from ([hoptac] silver_size in the config).")] = None,
 ) -> None:
     """Train the spaCy NER model and the sector classifier into one spaCy pipeline."""
     from train.pipeline import train_pipeline
@@ -76,7 +77,7 @@ def train_command(
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
     summary = train_pipeline(dataset, output, config=config, sectors_config=sectors_config,
-                             only=only, overrides=overrides or [])
+                             only=only, overrides=overrides or [], silver=silver or None)
     typer.echo(summary)
 
 

@@ -47,6 +47,24 @@ def parse_overrides(items: list[str]) -> dict:
     return out
 
 
+HOPTAC_DEFAULTS = {"silver_size": 0, "gold_repeat": 1, "silver_seed": 0}
+
+
+def hoptac_settings(config: Path, overrides: dict) -> dict:
+    """The ``[hoptac]`` section of the NER config (with overrides): silver data settings."""
+    if not Path(config).is_file():
+        raise HoptacError(f"{config}: NER config not found")
+    try:
+        cfg = spacy.util.load_config(config, overrides=overrides, interpolate=False)
+    except Exception as e:
+        raise HoptacError(f"{config}: cannot load the NER config ({' '.join(str(e).split())[:300]})") from None
+    settings = {**HOPTAC_DEFAULTS, **dict(cfg.get("hoptac", {}))}
+    for key, value in settings.items():
+        if not isinstance(value, int) or value < 0:
+            raise HoptacError(f"{config}: [hoptac] {key} must be a whole number ≥ 0, not {value!r}")
+    return settings
+
+
 def spaces_from_offsets(text: str, starts: list[int], ends: list[int]) -> list[bool]:
     """A token is followed by a space when the next token (or the text end) starts later."""
     follow = list(starts[1:]) + [len(text)]

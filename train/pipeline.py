@@ -21,7 +21,7 @@ import spacy
 from hoptac.errors import HoptacError
 from train import components  # noqa: F401  (registers the sector_classifier factory)
 from train.dataset import dataset_labels
-from train.ner import parse_overrides, train_ner
+from train.ner import hoptac_settings, parse_overrides, train_ner
 from train.sectors import load_sectors_config, train_sectors
 
 SECTOR_PIPE = components.FACTORY
@@ -73,8 +73,13 @@ def decoded_rows(ds, split: str) -> list[dict]:
 # ---------------------------------------------------------------- training
 
 def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Path | None = None,
-                   only: str | None = None, overrides: list[str] | None = None, log=print) -> str:
-    """Train NER and/or the sector classifier into MODEL_DIR ``output``; return a one-line summary."""
+                   only: str | None = None, overrides: list[str] | None = None, log=print,
+                   silver: list[Path] | None = None) -> str:
+    """Train NER and/or the sector classifier into MODEL_DIR ``output``; return a one-line summary.
+
+    ``silver``: unlabelled news (anything ``hoptac corpus build`` reads) from which
+    ``[hoptac] silver_size`` rules-annotated paragraphs join the training split (``train/silver.py``).
+    """
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
     output = Path(output)
@@ -84,11 +89,23 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     if not train_rows:
         raise HoptacError(f"{dataset}: the train split is empty")
     spacy_overrides = parse_overrides(overrides or [])
+    settings = hoptac_settings(Path(config), spacy_overrides)
+    if silver and settings["silver_size"] > 0:
+        from train.silver import silver_rows
+
+        exclude = {doc_id for split in ds.values() for doc_id in split["doc_id"]}
+        extra = silver_rows(list(silver), settings["silver_size"], exclude, entity_labels, sector_labels,
+                            seed=settings["silver_seed"], log=log)
+        if extra:
+            train_rows = train_rows * max(1, settings["gold_repeat"]) + extra
+            log(f"[silver] training on {len(train_rows)} paragraphs: gold ×{max(1, settings['gold_repeat'])} + "
+                f"{len(extra)} silver")
     sector_cfg = load_sectors_config(sectors_config) if only != "ner" else None
     previous = _load_previous(output) if only else None
     started = time.time()
     parts: list[str] = []
-    meta_extra: dict = {"dataset": str(dataset)}
+    meta_extra: dict = {"dataset": str(dataset), "silver": [str(p) for p in silver or []],
+                        "silver_size": settings["silver_size"] if silver else 0}
 
     with tempfile.TemporaryDirectory(prefix="hoptac-train-") as tmp:
         if only != "sectors":
