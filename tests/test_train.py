@@ -201,7 +201,7 @@ def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
     model = tmp_path / "m"
     result = hoptac("train", seed_dataset, "-o", model, "--silver", news, "--set", "hoptac.silver_size=2",
                     "--set", "hoptac.gold_repeat=1", *TINY, check=True)
-    assert "[silver] 2 paragraphs drawn" in result.stdout
+    assert "[silver] 2 paragraphs with an entity" in result.stdout
     assert "gold ×1 + 2 silver" in result.stdout
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
     assert meta["hoptac"]["silver_size"] == 2

@@ -29,10 +29,11 @@ def write_charts(out_dir: Path, metrics: dict, detail: dict, labels: list[str]) 
     if base:
         ax.bar(x + width / 2, [base["per_label"].get(n, {}).get("f1", 0.0) for n in names], width, label="rules baseline")
     ax.set_xticks(x, names, rotation=20)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.15)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_ylabel("strict F1")
     ax.set_title("NER per-label F1 (strict)")
-    ax.legend()
+    ax.legend(loc="upper center", ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(out_dir / "ner_f1.png", dpi=110)
     plt.close(fig)
@@ -123,14 +124,14 @@ def write_report(out_dir: Path, model: str, metrics: dict, system: dict, base: d
         "## Entities, boundary-tolerant (overlap and same label; not part of the strict figures)", "",
         *_prf_table(metrics["ner_lenient"], metrics.get("baseline", {}).get("ner_lenient"), "model"), "",
         "## Largest error types (model)", "",
-        "| error type | model | " + ("rules |" if base else ""),
-        "| --- | ---: | " + ("---: |" if base else ""),
+        "| error type | model |" + (" rules |" if base else ""),
+        "| --- | ---: |" + (" ---: |" if base else ""),
     ]
     detail = system["_ner_detail"]
     kinds = sorted(detail["errors"], key=lambda k: -detail["errors"][k])
     base_errors = base["_ner_detail"]["errors"] if base else {}
     for kind in kinds + [k for k in base_errors if k not in kinds]:
-        out.append(f"| {kind} | {detail['errors'].get(kind, 0)} | " + (f"{base_errors.get(kind, 0)} |" if base else ""))
+        out.append(f"| {kind} | {detail['errors'].get(kind, 0)} |" + (f" {base_errors.get(kind, 0)} |" if base else ""))
     out.append("")
     for kind in kinds:
         out += [f"### {kind}", "", "| paragraph | gold | predicted | context |", "| --- | --- | --- | --- |"]

@@ -18,6 +18,7 @@ from pathlib import Path
 from hoptac.errors import HoptacError
 
 MIN_CHARS, MAX_CHARS = 40, 800
+OVERSAMPLE = 3  # draw this many times silver_size, keep the first silver_size with an entity
 
 
 def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], seed: int = 0) -> tuple[list[dict], int]:
@@ -58,11 +59,15 @@ def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_la
     if not (rule_labels & wanted):
         log(f"[silver] the rules label {', '.join(sorted(rule_labels))}, the dataset {', '.join(entity_labels)}: no silver data")
         return []
-    sample, seen = sample_paragraphs(inputs, size, exclude_docs, seed)
+    sample, seen = sample_paragraphs(inputs, size * OVERSAMPLE, exclude_docs, seed)
     nlp = rules_pipeline()
     rows = []
     sectors = set(sector_labels)
     for row, doc in zip(sample, nlp.pipe([r["text"] for r in sample], batch_size=64)):
+        if len(rows) >= size:
+            break
+        if not any(e.label_ in wanted for e in doc.ents):
+            continue  # keep paragraphs the rules find something in: the news at large is mostly off-topic
         rows.append({
             "id": row["id"], "doc_id": row["doc_id"], "text": row["text"],
             "tokens": [t.text for t in doc],
@@ -72,6 +77,7 @@ def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_la
             "sectors": [name for name, score in doc.cats.items() if score >= 0.5 and name in sectors],
         })
     entities = sum(len(r["spans"]) for r in rows)
-    log(f"[silver] {len(rows)} paragraphs drawn (seed {seed}) from {seen} eligible, annotated by the rules: "
+    log(f"[silver] {len(rows)} paragraphs with an entity, of {len(sample)} drawn (seed {seed}) from {seen} eligible, "
+        f"annotated by the rules: "
         f"{entities} entities, {sum(1 for r in rows if r['sectors'])} with a sector")
     return rows
