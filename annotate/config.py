@@ -41,7 +41,7 @@ def labelling_config(schema: LabelSchema) -> str:
     """The labelling config XML for ``schema`` (deterministic: same schema, same text)."""
     view = ET.Element("View")
     _title_context(view)
-    ET.SubElement(view, "Header", value="Paragraph: select a span, then press its label's hotkey", size="5")
+    ET.SubElement(view, "Header", value="Paragraph: press a label's hotkey (or click the label), then select the words", size="5")
     _entity_labels(view, schema)
     ET.SubElement(view, "Text", name=TEXT_OBJECT, value=f"${TEXT_OBJECT}")
     ET.SubElement(view, "Header", value="Sectors: tick every sector this paragraph is about (zero or more)",
