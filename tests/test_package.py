@@ -142,6 +142,24 @@ def test_wheel_installs_and_loads_in_a_fresh_venv(wheel, tmp_path):
     assert all(0.0 <= s <= 1.0 for s in out["cats"].values())
 
 
+def test_pipeline_without_sector_classifier(model, tmp_path):
+    """No sector classifier: no scikit-learn/skops requirement; custom code shipped only if a pipe needs it."""
+    from train.predict import load_model
+
+    nlp = load_model(model)
+    nlp.remove_pipe("sector_classifier")
+    nlp.to_disk(tmp_path / "ner-only")
+    result = hoptac("package", tmp_path / "ner-only", "-o", tmp_path / "dist", "--name", "hoptac_ner")
+    assert result.returncode == 0, result.stderr
+    wheel = Path(result.stdout.strip().splitlines()[-1])
+    assert wheel.name == "vi_hoptac_ner-0.1.0-py3-none-any.whl"
+    meta = json.loads(wheel_text(wheel, "vi_hoptac_ner/meta.json"))
+    assert {r.split(">")[0] for r in meta["requirements"]} == {"spacy", "pyvi"}
+    custom = {nlp.get_pipe_meta(p).factory for p in nlp.pipe_names} - {"tok2vec", "ner"}
+    assert ("vi_hoptac_ner/components.py" in wheel_names(wheel)) == bool(custom)
+    assert "no sector classifier" in wheel_text(wheel, "vi_hoptac_ner/vi_hoptac_ner-0.1.0/README.md")
+
+
 def test_name_without_language_prefix_gets_it():
     from train.package import spacy_names
 

@@ -17,9 +17,10 @@ function behind ``spacy package``) from a temporary copy of the model whose
 * a model card ``README.md`` with the per-label tables (ours, not spaCy's
   generated one), and the MIT ``LICENSE``.
 
-When the pipeline has the ``sector_classifier``, ``train/components.py`` (which
-imports only spaCy, NumPy, scikit-learn and skops) is shipped in the package
-(``code_paths``), so the wheel loads without hoptac installed.
+When a component of the pipeline comes from ``train/components.py`` (the
+``sector_classifier``, the lexicon features), that file (which imports only
+spaCy, NumPy, scikit-learn and skops) is shipped in the package (``code_paths``),
+so the wheel loads without hoptac installed.
 
 spaCy's packaging runs in a child process: its output (and that of
 ``python -m build``) goes to a log file instead of the terminal, and the factory
@@ -368,9 +369,8 @@ def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", versi
     if NER not in nlp.pipe_names:
         raise HoptacError(f"{model_dir}: the pipeline has no '{NER}' component")
     short_name, package_name = spacy_names(name, meta["lang"])
-    sector_pipes = [pipe for pipe in nlp.pipe_names if nlp.get_pipe_meta(pipe).factory == _sector_factory()]
-    with_sectors = bool(sector_pipes)
-    code_paths = [_components_file()] if with_sectors else []
+    with_sectors = any(nlp.get_pipe_meta(pipe).factory == _sector_factory() for pipe in nlp.pipe_names)
+    code_paths = [_components_file()] if _needs_components(nlp) else []
     metrics_path = find_metrics(model_dir, metrics)
     metrics_data = read_metrics(metrics_path)
     new_meta = package_meta(meta, nlp, short_name, version, metrics_data, metrics_path, with_sectors)
@@ -407,6 +407,20 @@ def _check_build_backend() -> None:
         except importlib.metadata.PackageNotFoundError:
             continue
     raise HoptacError("building a wheel needs the 'build' package in this environment (pip install build)")
+
+
+def _needs_components(nlp) -> bool:
+    """Whether a component of the pipeline comes from a factory defined in ``train/components.py``."""
+    from spacy.util import registry
+
+    for pipe in nlp.pipe_names:
+        factory = nlp.get_pipe_meta(pipe).factory
+        for name in (nlp.get_factory_name(factory), factory):
+            if name in registry.factories:
+                if registry.factories.find(name).get("module") == "train.components":
+                    return True
+                break
+    return False
 
 
 def _sector_factory() -> str:
