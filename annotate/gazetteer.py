@@ -29,10 +29,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from hoptac.errors import HoptacError
-from hoptac.schema import REPO_ROOT
+from hoptac.schema import REPO_ROOT, read_yaml
 
 DEFAULT_RULES = REPO_ROOT / "configs" / "rules.yml"
 RULES_SECTIONS = ("locality", "official", "field", "figure", "sectors")
@@ -97,15 +95,7 @@ def load_rules_config(path: str | Path | None = None) -> dict:
 
 @lru_cache(maxsize=4)
 def _load_rules(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
-    except FileNotFoundError:
-        raise HoptacError(f"{path}: rules configuration not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        place = f"{path}:{mark.line + 1}" if mark else path
-        raise HoptacError(f"{place}: not valid YAML ({getattr(e, 'problem', e)})") from None
+    raw = read_yaml(path, "rules configuration")
     if not isinstance(raw, dict):
         raise HoptacError(f"{path}: expected a mapping with sections {', '.join(RULES_SECTIONS)}")
     missing = [s for s in RULES_SECTIONS if not isinstance(raw.get(s), dict)]

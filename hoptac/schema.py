@@ -64,17 +64,22 @@ def load_schema(path: str | Path | None = None) -> LabelSchema:
     return _load(str(Path(path) if path else labels_path()))
 
 
-@lru_cache(maxsize=8)
-def _load(path: str) -> LabelSchema:
+def read_yaml(path: str | Path, what: str):
+    """Parse a YAML config file; a missing or broken file is a one-line error naming file and line."""
     try:
         with open(path, encoding="utf-8") as f:
-            raw = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except FileNotFoundError:
-        raise HoptacError(f"{path}: label schema not found") from None
+        raise HoptacError(f"{path}: {what} not found") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        place = f"{path}:{mark.line + 1}" if mark else path
+        place = f"{path}:{mark.line + 1}" if mark else str(path)
         raise HoptacError(f"{place}: not valid YAML ({getattr(e, 'problem', e)})") from None
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> LabelSchema:
+    raw = read_yaml(path, "label schema")
     if not isinstance(raw, dict):
         raise HoptacError(f"{path}: expected a mapping with 'entities' and 'sectors'")
     entities = tuple(
