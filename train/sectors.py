@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from hoptac.errors import HoptacError
+from hoptac.schema import read_yaml
 from train.components import features_text
 
 DEFAULTS: dict = {
@@ -44,13 +44,7 @@ def load_sectors_config(path: Path | None) -> dict:
     cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
     if path is None:
         return cfg
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise HoptacError(f"{path}: sectors config not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise HoptacError(f"{path}{f':{mark.line + 1}' if mark else ''}: not valid YAML") from None
+    raw = read_yaml(path, "sectors config") or {}
     if not isinstance(raw, dict):
         raise HoptacError(f"{path}: expected a mapping of hyper-parameters")
     for key, value in raw.items():
