@@ -69,7 +69,8 @@ def _sector_choices(view: ET.Element, schema: LabelSchema) -> None:
     choices = ET.SubElement(view, "Choices", name=SECTOR_CONTROL, toName=TEXT_OBJECT, choice="multiple",
                             showInline="true")
     for sector in schema.sectors:
-        ET.SubElement(choices, "Choice", value=sector.name, hint=sector.description)
+        keys = {"hotkey": sector.hotkey} if sector.hotkey else {}
+        ET.SubElement(choices, "Choice", value=sector.name, hint=sector.description, **keys)
 
 
 @dataclass(frozen=True)

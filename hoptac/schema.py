@@ -33,6 +33,7 @@ class EntityLabel:
 class SectorLabel:
     name: str
     description: str
+    hotkey: str | None = None  # fixed Label Studio key; without one, Label Studio assigns one by position
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,7 @@ def _load(path: str) -> LabelSchema:
         SectorLabel(
             name=_name(path, "sectors", i, item),
             description=_text(path, "sectors", i, item, "description"),
+            hotkey=_text(path, "sectors", i, item, "hotkey") if item.get("hotkey") is not None else None,
         )
         for i, item in enumerate(_list(path, raw, "sectors", allow_empty=True))
     )
@@ -102,10 +104,10 @@ def _load(path: str) -> LabelSchema:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise HoptacError(f"{path}: label names must be unique, repeated: {', '.join(dupes)}")
-    hotkeys = [e.hotkey for e in entities]
+    hotkeys = [e.hotkey for e in entities] + [s.hotkey for s in sectors if s.hotkey]
     clash = sorted({h for h in hotkeys if hotkeys.count(h) > 1})
     if clash:
-        raise HoptacError(f"{path}: entity hotkeys must be unique, repeated: {', '.join(clash)}")
+        raise HoptacError(f"{path}: hotkeys must be unique, repeated: {', '.join(clash)}")
     return LabelSchema(entities=entities, sectors=sectors, source=path)
 
 

@@ -42,6 +42,15 @@ def test_entity_labels_carry_colour_hotkey_and_description(schema, root):
         assert found[entity.name].get("hint") == entity.description
 
 
+def test_sector_hotkeys_are_fixed_and_clash_with_nothing(schema, root):
+    keys = {c.get("value"): c.get("hotkey") for c in root.iter("Choice")}
+    assert keys == {s.name: s.hotkey for s in schema.sectors}
+    every = [e.hotkey for e in schema.entities] + [k for k in keys.values() if k]
+    assert len(every) == len(set(every))
+    # Label Studio 1.23's own single-key shortcuts in the text labelling screen
+    assert not set(every) & {"u", "backspace", "delete", "escape", "enter"}
+
+
 def test_sectors_are_one_multiple_choice_with_hints(schema, root):
     choices = root.findall(".//Choices")
     assert len(choices) == 1

@@ -34,7 +34,7 @@ def base() -> dict:
 
 def test_added_label_flows_through(tmp_path):
     data = base()
-    data["entities"].append({"name": "ORG", "description": "Organisations", "colour": "#123456", "hotkey": "5"})
+    data["entities"].append({"name": "ORG", "description": "Organisations", "colour": "#123456", "hotkey": "z"})
     schema = load_schema(write(tmp_path, data))
     assert schema.entity_names[-1] == "ORG" and schema.bio_tags[-2:] == ["B-ORG", "I-ORG"]
 
@@ -45,6 +45,7 @@ def test_added_label_flows_through(tmp_path):
         (lambda d: d["entities"].append(dict(d["entities"][0])), "must be unique"),
         (lambda d: d["entities"][0].update(colour="blue"), "colour"),
         (lambda d: d["entities"][1].update(hotkey=d["entities"][0]["hotkey"]), "hotkeys must be unique"),
+        (lambda d: d["sectors"][2].update(hotkey=d["entities"][0]["hotkey"]), "hotkeys must be unique, repeated: 1"),
         (lambda d: d["sectors"][0].pop("description"), "sectors[0] needs a 'description'"),
         (lambda d: d["entities"][0].update(name="locality"), "UPPER_SNAKE_CASE"),
         (lambda d: d.pop("entities"), "'entities' must be a non-empty list"),
