@@ -237,9 +237,13 @@ def _progress():
     """A tqdm counter on stderr when it is a terminal; nothing otherwise."""
     if not sys.stderr.isatty():
         return _NoProgress()
+    import shutil
+
     from tqdm import tqdm
 
-    return tqdm(unit=" paragraphs", file=sys.stderr, mininterval=0.5, smoothing=0.1)
+    size = shutil.get_terminal_size((80, 24))  # a pty may report 0×0: tqdm would then print nothing
+    return tqdm(unit=" paragraphs", file=sys.stderr, mininterval=0.5, smoothing=0.1,
+                ncols=size.columns, nrows=size.lines)
 
 
 def _first_line(error: BaseException) -> str:
