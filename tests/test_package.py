@@ -14,7 +14,7 @@ import pytest
 
 from conftest import SEED_TEXT, hoptac
 from corpus.read import read_paragraphs
-from h6_model import seed_model, seed_wheel
+from seed_model import seed_model, seed_wheel
 from hoptac.schema import load_schema
 
 PACKAGE = "vi_hoptac"

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import NEWS, REPO, SEED_TEXT, hoptac
 from corpus.read import Paragraph, read_paragraphs
-from h6_model import seed_model, seed_wheel
+from seed_model import seed_model, seed_wheel
 from hoptac.schema import load_schema
 
 NEWS_ARTICLES = 8  # a small slice of the unlabelled corpus, read in place

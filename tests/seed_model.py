@@ -16,7 +16,7 @@ TRAIN_STEPS = 100
 
 def seed_model(tmp_path_factory) -> Path:
     """MODEL_DIR (tok2vec, ner, sector_classifier) trained on the seed; built on first use in this session."""
-    root = tmp_path_factory.getbasetemp() / "h6-seed-model"
+    root = tmp_path_factory.getbasetemp() / "seed-model"
     model = root / "model"
     if not (model / "meta.json").exists():
         root.mkdir(parents=True, exist_ok=True)
@@ -28,7 +28,7 @@ def seed_model(tmp_path_factory) -> Path:
 
 def seed_wheel(tmp_path_factory) -> Path:
     """``hoptac package`` of :func:`seed_model` (default name and version); built on first use."""
-    dist = tmp_path_factory.getbasetemp() / "h6-seed-model" / "dist"
+    dist = tmp_path_factory.getbasetemp() / "seed-model" / "dist"
     wheels = sorted(dist.glob("*.whl"))
     if not wheels:
         result = hoptac("package", seed_model(tmp_path_factory), "-o", dist, check=True)
