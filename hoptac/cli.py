@@ -68,10 +68,8 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("hoptac: interrupted", err=True)
         sys.exit(130)
-    except Exception as e:  # click usage errors and friends
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # usage errors (typer ships its own copy of click's exceptions)
+        if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
         raise
