@@ -18,21 +18,14 @@ Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser``), selenium
 from __future__ import annotations
 
 import argparse
-import os
-import secrets
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 
+from annotate.local_server import local_label_studio
 from hoptac.errors import HoptacError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +38,6 @@ CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
                   "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic")
 WINDOW = (1400, 1000)
 PAGE_TIMEOUT = 60.0
-SERVER_TIMEOUT = 240.0
 
 # Where the labelling screen lives in Label Studio 1.23's DOM.
 ANNOTATION_AREA = ".lsf-main-view__annotation"
@@ -122,78 +114,6 @@ def save_png(driver, out: Path) -> Path:
     return out
 
 
-# --------------------------------------------------------------------------- server
-
-
-@dataclass(frozen=True)
-class Server:
-    url: str
-    username: str
-    password: str = field(repr=False)
-    token: str = field(repr=False)
-
-
-def ls_executable() -> Path:
-    venv = Path(os.environ.get("HOPTAC_LS_VENV", "").strip() or REPO / ".venv-ls")
-    exe = venv / "bin" / "label-studio"
-    if not exe.exists():
-        raise HoptacError(f"{exe} not found: run `make ls-venv` or set HOPTAC_LS_VENV to a Label Studio 1.23 venv")
-    return exe
-
-
-@contextmanager
-def label_studio(workdir: Path):
-    """A throw-away Label Studio server on a free port of 127.0.0.1, all its files under ``workdir``."""
-    exe = ls_executable()
-    home = workdir / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LABEL_STUDIO_", "HEARTEX_"))}
-    env.update(HOME=str(home), LABEL_STUDIO_BASE_DATA_DIR=str(workdir / "data"), DJANGO_DB="sqlite",
-               LATEST_VERSION_CHECK="false", COLLECT_ANALYTICS="false")
-    server = Server(url=f"http://127.0.0.1:{_free_port()}", username="annotator@hoptac.test",
-                    password=secrets.token_urlsafe(12), token=secrets.token_hex(20))
-    log = workdir / "label-studio.log"
-    command = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1",
-               "--port", server.url.rsplit(":", 1)[1], "--data-dir", str(workdir / "data"),
-               "--username", server.username, "--password", server.password,
-               "--user-token", server.token, "--enable-legacy-api-token"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_healthy(proc, server.url, log)
-        yield server
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=20)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(proc: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise HoptacError(f"{log}: Label Studio exited with status {proc.returncode} while starting")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(1.0)
-    raise HoptacError(f"{log}: Label Studio did not answer {url}/health within {SERVER_TIMEOUT:.0f}s")
-
-
 # --------------------------------------------------------------------------- the picture
 
 
@@ -214,7 +134,7 @@ def take_screenshot(out: Path, paragraph: str = DEFAULT_PARAGRAPH, project: str 
     tasks = seed_tasks()
     if paragraph not in {t["data"]["para_id"] for t in tasks}:
         raise HoptacError(f"--paragraph {paragraph!r}: no such paragraph in {SEED_DIR}")
-    with tempfile.TemporaryDirectory(prefix="hoptac-screenshot-") as tmp, label_studio(Path(tmp)) as server:
+    with tempfile.TemporaryDirectory(prefix="hoptac-screenshot-") as tmp, local_label_studio(Path(tmp), username="annotator@hoptac.test") as server:
         pushed = push_tasks(server.url, server.token, project, tasks)
         client = LabelStudio(base_url=server.url, api_key=server.token)
         task = next(t for t in client.tasks.list(project=pushed.project_id, fields="task_only")
