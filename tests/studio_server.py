@@ -19,12 +19,11 @@ import json
 import secrets
 import subprocess
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, fields
 
 import pytest
 
-from annotate.local_server import http_get, local_label_studio, log_tail
+from annotate.local_server import LocalServer, http_get, local_label_studio, log_tail
 from hoptac.errors import HoptacError
 
 INIT_TIMEOUT = 180.0
@@ -32,19 +31,12 @@ _timings: dict[str, float] = {}
 
 
 @dataclass(frozen=True)
-class StudioServer:
-    """A running server: where it is and who may log in (tokens hidden from repr)."""
+class StudioServer(LocalServer):
+    """The session's server plus annotator 2, who has a login and a token of their own."""
 
-    url: str
-    username: str
-    password: str = field(repr=False)
-    token: str = field(repr=False)
     annotator_username: str
     annotator_password: str = field(repr=False)
     annotator_token: str = field(repr=False)
-    log: Path
-    data_dir: Path
-    startup_seconds: float
 
 
 def _add_annotator(server) -> tuple[str, str, str]:
@@ -73,10 +65,9 @@ def label_studio(tmp_path_factory) -> StudioServer:
             begun = time.monotonic()
             annotator = _add_annotator(server)
             _timings["annotator"] = time.monotonic() - begun
-            yield StudioServer(url=server.url, username=server.username, password=server.password,
-                               token=server.token, annotator_username=annotator[0],
-                               annotator_password=annotator[1], annotator_token=annotator[2],
-                               log=server.log, data_dir=server.data_dir, startup_seconds=server.startup_seconds)
+            yield StudioServer(**{f.name: getattr(server, f.name) for f in fields(LocalServer)},
+                               annotator_username=annotator[0], annotator_password=annotator[1],
+                               annotator_token=annotator[2])
     except HoptacError as e:
         pytest.fail(str(e), pytrace=False)
 

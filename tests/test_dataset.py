@@ -38,20 +38,22 @@ def alignment_rows(stdout: str) -> dict[str, tuple[int, ...]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def gold(tmp_path_factory):
-    out = tmp_path_factory.mktemp("gold") / "dataset"
-    result = hoptac("dataset", "build", GOLD_EXPORT, "-o", out)
+def build_from(tmp_path_factory, name: str, exports) -> tuple:
+    """``hoptac dataset build EXPORTS -o tmp/NAME/dataset``: the folder and what it printed."""
+    out = tmp_path_factory.mktemp(name) / "dataset"
+    result = hoptac("dataset", "build", exports, "-o", out)
     assert result.returncode == 0, result.stderr
     return out, result.stdout
+
+
+@pytest.fixture(scope="module")
+def gold(tmp_path_factory):
+    return build_from(tmp_path_factory, "gold", GOLD_EXPORT)
 
 
 @pytest.fixture(scope="module")
 def seed(tmp_path_factory):
-    out = tmp_path_factory.mktemp("seed") / "dataset"
-    result = hoptac("dataset", "build", SEED_ANNOTATIONS, "-o", out)
-    assert result.returncode == 0, result.stderr
-    return out, result.stdout
+    return build_from(tmp_path_factory, "seed", SEED_ANNOTATIONS)
 
 
 # ---------------------------------------------------------------- the gold dataset
