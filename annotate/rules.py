@@ -37,6 +37,7 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import filter_spans
 
+import hoptac.tokenizer  # noqa: F401  (registers the tokenizer a saved rules pipeline names)
 from annotate.gazetteer import Gazetteer, gazetteer, load_rules_config, match_key, nfc
 from hoptac import __version__
 from hoptac.errors import HoptacError
@@ -89,15 +90,14 @@ def _ci(words) -> set[str]:
     return {v for w in words for v in (w, w[:1].lower() + w[1:], w[:1].upper() + w[1:])}
 
 
-@lru_cache(maxsize=1)
 def _vi_tokenizer():
-    import spacy
+    from hoptac.tokenizer import blank_vi
 
-    return spacy.blank("vi").tokenizer
+    return blank_vi().tokenizer
 
 
 def word_bounds(text: str) -> list[tuple[int, int]]:
-    """Word boundaries from spaCy's Vietnamese tokenizer (pyvi word segmentation)."""
+    """Word boundaries from the project's tokenizer (``hoptac.tokenizer``: pyvi word segmentation, repaired)."""
     return [(t.idx, t.idx + len(t.text)) for t in _vi_tokenizer()(text)]
 
 
@@ -702,9 +702,9 @@ def make_rules_annotator(nlp: Language, name: str) -> RulesAnnotator:
 
 @lru_cache(maxsize=1)
 def rules_pipeline() -> Language:
-    """``spacy.blank("vi")`` + ``hoptac_rules``, built once per process."""
-    import spacy
+    """The project's blank ``vi`` pipeline (``hoptac.tokenizer``) + ``hoptac_rules``, built once per process."""
+    from hoptac.tokenizer import new_blank
 
-    nlp = spacy.blank("vi")
+    nlp = new_blank()
     nlp.add_pipe("hoptac_rules")
     return nlp

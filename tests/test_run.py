@@ -22,6 +22,7 @@ def test_run_end_to_end(tmp_path):
     assert len(tasks) == len(paragraphs)
     assert any(p["result"] for t in tasks for p in t.get("predictions", []))  # pre-annotated by the rules
 
+    from hoptac import tokenizer  # noqa: F401  (registers the tokenizer)
     import train.components  # noqa: F401
 
     nlp = spacy.load(work / "model")

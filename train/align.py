@@ -1,7 +1,8 @@
 """Stage 3: tokens, span-to-token alignment and BIO tags for the dataset.
 
-Tokens come from spaCy's ``spacy.blank("vi")`` (pyvi word segmentation joins
-syllables into words: "Hà Nội" is one token). A character span whose boundary
+Tokens come from the project's tokenizer (``hoptac.tokenizer``: spaCy's ``vi``
+with pyvi word segmentation, which joins syllables into words: "Hà Nội" is one
+token; glued abbreviation stops and place + name words are split). A character span whose boundary
 falls inside a token is *expanded* to the token's boundaries (a boundary on
 whitespace moves to the nearest word: that counts as expanded too). An aligned
 span is *dropped*, with its reason, when it covers no word or when it would
@@ -16,17 +17,15 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 EXACT, EXPANDED, DROPPED = "exact", "expanded", "dropped"
 MAX_EXAMPLES = 5
 
 
-@lru_cache(maxsize=1)
 def _nlp():
-    import spacy
+    from hoptac.tokenizer import blank_vi
 
-    return spacy.blank("vi")
+    return blank_vi()
 
 
 def tokenize(text: str) -> tuple[list[str], list[int], list[int]]:

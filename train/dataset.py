@@ -2,7 +2,7 @@
 
 ``build_dataset`` refuses exports that ``annotate.check`` finds errors in,
 resolves one annotation per task with the merge policy (``annotate.merge``),
-tokenizes with spaCy's ``spacy.blank("vi")`` (pyvi), aligns spans to tokens
+tokenizes with the project's tokenizer (``hoptac.tokenizer``: spaCy ``vi``, pyvi), aligns spans to tokens
 (``train.align``), splits by article (``doc_id``) and writes a folder holding:
 
 - the ``save_to_disk`` dataset (``datasets.load_from_disk(DIR)`` → DatasetDict);
@@ -454,7 +454,7 @@ FEATURES_DOC = """\
 | `doc_id` | string | article id; splits never share an article (unless stated below) |
 | `title` | string | article title, for context |
 | `text` | string | the paragraph |
-| `tokens` | list of string | words of `spacy.blank("vi")` (pyvi segmentation: syllables joined, e.g. "Hà Nội") |
+| `tokens` | list of string | words of hoptac's tokenizer: spaCy `vi`, pyvi segmentation (syllables joined, e.g. "Hà Nội"), glued stops and place + name words split |
 | `token_starts`, `token_ends` | list of int32 | character offsets of each token in `text` |
 | `ner_tags` | list of ClassLabel | BIO tag per token |
 | `spans` | list of {start, end, label, text} | entities aligned to token boundaries, character offsets into `text`; consistent with `ner_tags` |
@@ -496,7 +496,7 @@ Label Studio JSON exports:
 
 Command: `{command}`
 
-Software: hoptac {__version__}, datasets {datasets.__version__}, spaCy {spacy.__version__} (`spacy.blank("vi")`, pyvi).
+Software: hoptac {__version__}, datasets {datasets.__version__}, spaCy {spacy.__version__} (`vi` with pyvi, repaired by `hoptac.tokenizer`).
 
 ## Merge policy
 

@@ -39,6 +39,7 @@ def load_model(model: str):
     """A spaCy pipeline from a folder or an installed package; it must have ``ner``."""
     import spacy
 
+    import hoptac.tokenizer  # noqa: F401  (the tokenizer)
     import train.components  # noqa: F401  (the sector_classifier factory)
 
     path = Path(model)

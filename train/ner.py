@@ -20,6 +20,7 @@ import spacy
 from spacy.tokens import Doc, DocBin, Span
 
 from hoptac.errors import HoptacError
+from hoptac.tokenizer import TOKENIZER, VietnameseWords, blank_vi, tokenizer_places
 from train.components import LexiconFeatures
 
 
@@ -125,7 +126,7 @@ def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: 
     from spacy.training.loop import train as train_loop
 
     work.mkdir(parents=True, exist_ok=True)
-    vocab = spacy.blank("vi").vocab
+    vocab = blank_vi().vocab
     train_path, dev_path = work / "train.spacy", work / "dev.spacy"
     write_docbin(vocab, train_rows, train_path)
     # spaCy's loop needs a dev corpus: without a validation split, score on train (said in the log).
@@ -141,6 +142,9 @@ def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: 
     _STEPS["last"] = 0
     started = time.time()
     nlp = init_nlp(cfg, use_gpu=-1)
+    if isinstance(nlp.tokenizer, VietnameseWords):
+        nlp.tokenizer.set_places(tokenizer_places())
+        log(f"ner: tokenizer {TOKENIZER} with {len(nlp.tokenizer.places)} places")
     for name, pipe in nlp.pipeline:
         if isinstance(pipe, LexiconFeatures):
             phrases, first = rules_lexicon()

@@ -17,10 +17,12 @@ function behind ``spacy package``) from a temporary copy of the model whose
 * a model card ``README.md`` with the per-label tables (ours, not spaCy's
   generated one), and the MIT ``LICENSE``.
 
-When a component of the pipeline comes from ``train/components.py`` (the
-``sector_classifier``, the lexicon features), that file (which imports only
-spaCy, NumPy, scikit-learn and skops) is shipped in the package (``code_paths``),
-so the wheel loads without hoptac installed.
+The toolkit files the pipeline needs at load time are shipped in the package
+(``code_paths``), so the wheel loads without hoptac installed:
+``hoptac/tokenizer.py`` (the repaired pyvi tokenizer; its class imports only
+spaCy) and ``train/components.py`` when a component comes from it (the
+``sector_classifier``, the lexicon features; it imports only spaCy, NumPy,
+scikit-learn and skops).
 
 spaCy's packaging runs in a child process: its output (and that of
 ``python -m build``) goes to a log file instead of the terminal, and the factory
@@ -370,7 +372,7 @@ def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", versi
         raise HoptacError(f"{model_dir}: the pipeline has no '{NER}' component")
     short_name, package_name = spacy_names(name, meta["lang"])
     with_sectors = any(nlp.get_pipe_meta(pipe).factory == _sector_factory() for pipe in nlp.pipe_names)
-    code_paths = [_components_file()] if _needs_components(nlp) else []
+    code_paths = _code_paths(nlp)
     metrics_path = find_metrics(model_dir, metrics)
     metrics_data = read_metrics(metrics_path)
     new_meta = package_meta(meta, nlp, short_name, version, metrics_data, metrics_path, with_sectors)
@@ -407,6 +409,14 @@ def _check_build_backend() -> None:
         except importlib.metadata.PackageNotFoundError:
             continue
     raise HoptacError("building a wheel needs the 'build' package in this environment (pip install build)")
+
+
+def _code_paths(nlp) -> list[Path]:
+    """The toolkit's files the pipeline needs at load time: its tokenizer's, its components'."""
+    import hoptac.tokenizer
+
+    paths = [Path(hoptac.tokenizer.__file__).resolve()] if isinstance(nlp.tokenizer, hoptac.tokenizer.VietnameseWords) else []
+    return paths + ([_components_file()] if _needs_components(nlp) else [])
 
 
 def _needs_components(nlp) -> bool:

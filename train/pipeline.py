@@ -19,7 +19,8 @@ from pathlib import Path
 import spacy
 
 from hoptac.errors import HoptacError
-from train import components  # noqa: F401  (registers the sector_classifier factory)
+from hoptac.tokenizer import new_blank
+from train import components  # noqa: F401  (registers the sector_classifier factory; the tokenizer: hoptac.tokenizer)
 from train.dataset import dataset_labels
 from train.ner import hoptac_settings, parse_overrides, train_ner
 from train.sectors import load_sectors_config, train_sectors
@@ -120,7 +121,7 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
             meta_extra["ner"] = {"steps": result.steps, "seconds": round(result.seconds, 1),
                                  "best_dev_f1": result.best_f1, "labels": result.labels}
         else:
-            nlp = previous if previous is not None else spacy.blank("vi")
+            nlp = previous if previous is not None else new_blank()
             if previous is None:
                 log(f"[ner] no previous model in {output}: the pipeline has no ner")
             else:

@@ -42,11 +42,13 @@ NER = "ner"
 
 
 def register_components() -> None:
-    """Import ``train.components`` so that spaCy knows the ``sector_classifier`` factory.
+    """Import ``train.components`` so that spaCy knows the ``sector_classifier`` factory (and the tokenizer).
 
     Only for loading a model *folder*: an installed model package brings its own
     copy of the module (importing both would register the factory twice).
     """
+    import hoptac.tokenizer  # noqa: F401  (the hoptac.vi_tokenizer.v1 tokenizer)
+
     try:
         importlib.import_module("train.components")
     except ModuleNotFoundError as e:  # the module itself missing is fine; a broken import is not
