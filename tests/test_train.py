@@ -67,6 +67,22 @@ def test_sector_file_loads_only_with_listed_types(seed_model):
     assert not list((seed_model / "sector_classifier").glob("*.pkl"))
 
 
+def test_sector_keywords_are_features_saved_with_the_model(seed_model):
+    from train.components import KEYWORD_MARK
+    from train.sectors import sector_keywords
+
+    nlp = _load(seed_model)
+    pipe = nlp.get_pipe("sector_classifier")
+    assert pipe.keywords == {k: sorted(set(v)) for k, v in sector_keywords(pipe.labels).items()}
+    assert "du lịch" in pipe.keywords["TOURISM"]
+    text = pipe.features(nlp.make_doc("Hai bên hợp tác phát triển du lịch và giao thông."))
+    assert text.endswith(f"{KEYWORD_MARK}TOURISM {KEYWORD_MARK}TRANSPORT")
+    blocks = dict(pipe.model.named_steps["features"].transformer_list)
+    assert "keywords" in blocks and "chars" not in blocks  # configs/sectors.yml: chars null
+    assert sorted(blocks["keywords"].vocabulary_) == sorted(f"{KEYWORD_MARK}{s}" for s in pipe.keywords)
+    assert not any(w.startswith("_") for w in blocks["words"].vocabulary_)  # markers are not words
+
+
 def test_same_data_same_config_same_model(seed_dataset, seed_model, tmp_path):
     again = tmp_path / "again"
     hoptac("train", seed_dataset, "-o", again, *TINY, check=True)

@@ -1,11 +1,18 @@
-"""Stage 3 (model): the ``sector_classifier`` spaCy component.
+"""Stage 3 (model): the code a trained pipeline runs, shipped inside the model wheel.
 
-It wraps a fitted scikit-learn pipeline (see ``train/sectors.py``) that turns a
-paragraph into one probability per sector. ``doc.cats`` holds those
-probabilities (one score per sector, like spaCy's ``textcat_multilabel``); the
-per-sector decision thresholds tuned on the validation split live in the
-component (``nlp.get_pipe("sector_classifier").thresholds``) and the labels that
-pass them are set on ``doc._.sectors`` (a list of sector names).
+In the order a paragraph meets them, after the tokenizer (``hoptac/tokenizer.py``,
+shipped beside this file):
+
+* ``hoptac_lexicon`` (:class:`LexiconFeatures`): word-list membership in
+  ``token.tag_``, a feature the NER's tok2vec embeds;
+* (spaCy's ``tok2vec`` and ``ner``);
+* ``sector_classifier`` (:class:`SectorClassifier`): a fitted scikit-learn
+  pipeline (see ``train/sectors.py``) that turns the paragraph's words and the
+  sector keywords found in them into one probability per sector. ``doc.cats``
+  holds those probabilities (like spaCy's ``textcat_multilabel``); the
+  per-sector decision thresholds tuned on the validation split live in the
+  component (``nlp.get_pipe("sector_classifier").thresholds``) and the labels
+  that pass them are set on ``doc._.sectors`` (a list of sector names).
 
 This module is self-contained on purpose: it imports only spaCy, NumPy,
 scikit-learn, skops and the standard library, because ``spacy package --code
@@ -14,9 +21,11 @@ is not installed. The scikit-learn pipeline uses only scikit-learn built-ins;
 the text it reads is made by :func:`features_text` below, both at training and
 at prediction time, so the two cannot drift apart.
 
-Persistence: ``to_disk`` writes ``model.skops`` (``skops.io.dump``, never pickle)
-and ``cfg.json`` (labels, thresholds). ``from_disk`` loads the skops file with
-an explicit list of trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``.
+Persistence: every piece has ``to_disk``/``from_disk``. The lexicon writes its lists (``lexicon.json``), the
+sector classifier ``model.skops`` (``skops.io.dump``, never pickle) and
+``cfg.json`` (labels, thresholds, keywords); its ``from_disk`` loads the skops
+file with an explicit list of trusted types (:data:`TRUSTED_TYPES`), never
+``trusted=True``.
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ TRUSTED_TYPES = [
     "sklearn.multiclass._ConstantPredictor",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.feature_extraction.text.TfidfVectorizer",
+    "sklearn.feature_extraction.text.CountVectorizer",
     "sklearn.pipeline.FeatureUnion",
     "sklearn.pipeline.Pipeline",
     "sklearn.multiclass.OneVsRestClassifier",
@@ -49,18 +59,32 @@ TRUSTED_TYPES = [
     "sklearn.preprocessing._label.LabelBinarizer",
 ]
 
+KEYWORD_MARK = "__kw__"
+# token patterns of the sector pipeline's vectorizers: words (everything but the
+# keyword markers, which start with "_" while features_text's words never do) and markers
+WORD_PATTERN = r"(?<!\S)[^\s_]\S*"
+KEYWORD_PATTERN = r"__kw__\S+"
+
 if not Doc.has_extension("sectors"):
     Doc.set_extension("sectors", default=None)
 
 
-def features_text(words: Iterable[str]) -> str:
-    """The classifier's input: lower-cased words, syllables of a word joined by ``_``.
+def features_text(words: Iterable[str], keywords: "PhraseIndex | None" = None) -> str:
+    """The classifier's input: lower-cased words, syllables of a word joined by ``_``, then keyword hits.
 
     ``["Hà Nội", "hợp tác"]`` → ``"hà_nội hợp_tác"``: a whitespace-separated
-    string, so the word TF-IDF needs only a built-in ``token_pattern`` and the
-    character n-grams see the same words.
+    string, so the word TF-IDF needs only a built-in ``token_pattern``. With a
+    ``keywords`` index (sector → keywords), each sector with a keyword in the
+    words adds one marker ``__kw__SECTOR`` (e.g. ``"… du_lịch __kw__TOURISM"``),
+    which only the keyword block of the pipeline reads (:data:`WORD_PATTERN`,
+    :data:`KEYWORD_PATTERN`).
     """
-    return " ".join("_".join(w.lower().split()) for w in words if w.strip())
+    words = [w for w in words if w.strip()]
+    text = " ".join("_".join(w.lower().split()) for w in words)
+    if keywords is None:
+        return text
+    hits = sorted({cat for _, _, cats in keywords.matches([_key(w) for w in words]) for cat in cats})
+    return " ".join([text, *(KEYWORD_MARK + cat for cat in hits)]) if hits else text
 
 
 def untrusted_types(path: str | Path) -> list[str]:
@@ -74,16 +98,28 @@ class SectorClassifier:
     """Writes ``doc.cats`` (a probability per sector) and ``doc._.sectors`` (labels over threshold)."""
 
     def __init__(self, nlp: Language, name: str = FACTORY, labels: list[str] | None = None,
-                 thresholds: list[float] | None = None, model=None) -> None:
+                 thresholds: list[float] | None = None, model=None,
+                 keywords: dict[str, list[str]] | None = None) -> None:
         self.name = name
         self.labels: list[str] = list(labels or [])
         self.thresholds: list[float] = list(thresholds or [0.5] * len(self.labels))
         self.model = model  # a fitted sklearn Pipeline with predict_proba
+        self.set_keywords(keywords)
 
-    def set_model(self, model, labels: list[str], thresholds: list[float]) -> None:
+    def set_model(self, model, labels: list[str], thresholds: list[float],
+                  keywords: dict[str, list[str]] | None = None) -> None:
         if len(labels) != len(thresholds):
             raise ValueError("one threshold per label")
         self.model, self.labels, self.thresholds = model, list(labels), [float(t) for t in thresholds]
+        self.set_keywords(keywords)
+
+    def set_keywords(self, keywords: dict[str, list[str]] | None) -> None:
+        """Sector → keywords whose presence is a feature (``None``: no keyword features)."""
+        self.keywords = {k: sorted(set(v)) for k, v in keywords.items()} if keywords else None
+        self._keywords = PhraseIndex(self.keywords) if self.keywords else None
+
+    def features(self, doc: Doc) -> str:
+        return features_text((t.text for t in doc), self._keywords)
 
     def scores(self, docs: list[Doc]) -> np.ndarray:
         """(n_docs, n_labels) probabilities."""
@@ -91,7 +127,7 @@ class SectorClassifier:
             raise ValueError(f"{self.name}: no fitted model (train it or load it from disk)")
         if not docs:
             return np.zeros((0, len(self.labels)))
-        proba = self.model.predict_proba([features_text(t.text for t in doc) for doc in docs])
+        proba = self.model.predict_proba([self.features(doc) for doc in docs])
         return np.asarray(proba, dtype=float).reshape(len(docs), len(self.labels))
 
     def set_annotations(self, docs: list[Doc], scores: np.ndarray) -> None:
@@ -121,7 +157,8 @@ class SectorClassifier:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         with open(path / CFG_FILE, "w", encoding="utf-8") as f:
-            json.dump({"labels": self.labels, "thresholds": self.thresholds}, f, ensure_ascii=False, indent=1)
+            json.dump({"labels": self.labels, "thresholds": self.thresholds, "keywords": self.keywords}, f,
+                      ensure_ascii=False, indent=1)
         if self.model is not None:
             sio.dump(self.model, path / MODEL_FILE)
             extra = untrusted_types(path / MODEL_FILE)
@@ -135,9 +172,48 @@ class SectorClassifier:
         with open(path / CFG_FILE, encoding="utf-8") as f:
             cfg = json.load(f)
         self.labels, self.thresholds = list(cfg["labels"]), [float(t) for t in cfg["thresholds"]]
+        self.set_keywords(cfg.get("keywords"))
         model_path = path / MODEL_FILE
         self.model = sio.load(model_path, trusted=TRUSTED_TYPES) if model_path.exists() else None
         return self
+
+
+class PhraseIndex:
+    """Phrases (one or more words) by category, found in a sequence of tokens.
+
+    A phrase matches a run of whole tokens whose texts, lower-cased and joined
+    by single spaces, equal it (``"hạ tầng giao thông"`` matches the tokens
+    ``["hạ tầng", "giao thông"]``; ``"cầu"`` does not match inside ``"nhu cầu"``).
+    Only tokens whose first syllable starts some phrase are looked at, so the
+    cost grows with the number of candidate starts, not with the lists.
+    """
+
+    def __init__(self, phrases: dict[str, list[str]]) -> None:
+        self.index: dict[str, set[str]] = {}
+        for cat, items in phrases.items():
+            for item in items:
+                key = _key(item)
+                if key:
+                    self.index.setdefault(key, set()).add(cat)
+        self.starts = {key.split(" ", 1)[0] for key in self.index}
+        self.max_words = max((len(k.split()) for k in self.index), default=0)
+
+    def matches(self, keys: list[str]) -> Iterator[tuple[int, int, set[str]]]:
+        """``(first, end_exclusive, categories)`` of every phrase found in ``keys`` (tokens as :func:`_key` makes them)."""
+        for i, key in enumerate(keys):
+            if not key or key.split(" ", 1)[0] not in self.starts:
+                continue
+            joined, n = "", 0
+            for j in range(i, len(keys)):
+                if not keys[j]:
+                    break
+                joined = f"{joined} {keys[j]}" if joined else keys[j]
+                n += keys[j].count(" ") + 1
+                if n > self.max_words:
+                    break
+                cats = self.index.get(joined)
+                if cats:
+                    yield i, j + 1, cats
 
 
 class LexiconFeatures:
@@ -147,9 +223,9 @@ class LexiconFeatures:
     lists (place names, titles, units, field terms…) are *features* whose weight
     is learnt from the data, not rules. ``phrases`` maps a category to phrases
     matched case-insensitively on whole tokens (a phrase may span several
-    tokens); ``first_syllables`` maps a category to syllables matched against a
-    token's first syllable (e.g. surnames). The lists are set at training time
-    and saved with the model (``lexicon.json``).
+    tokens, see :class:`PhraseIndex`); ``first_syllables`` maps a category to
+    syllables matched against a token's first syllable (e.g. surnames). The
+    lists are set at training time and saved with the model (``lexicon.json``).
     """
 
     def __init__(self, nlp: Language, name: str = LEXICON_FACTORY) -> None:
@@ -159,40 +235,25 @@ class LexiconFeatures:
     def set_lexicon(self, phrases: dict[str, list[str]], first_syllables: dict[str, list[str]]) -> None:
         self.phrases = {cat: sorted(set(items)) for cat, items in phrases.items()}
         self.first_syllables = {cat: sorted(set(items)) for cat, items in first_syllables.items()}
-        self._index: dict[str, set[str]] = {}
-        for cat, items in self.phrases.items():
-            for item in items:
-                key = _key(item)
-                if key:
-                    self._index.setdefault(key, set()).add(cat)
-        self._max_words = max((len(k.split()) for k in self._index), default=0)
+        self._phrases = PhraseIndex(self.phrases)
         self._first: dict[str, set[str]] = {}
         for cat, items in self.first_syllables.items():
             for item in items:
                 self._first.setdefault(item.lower(), set()).add(cat)
 
     def __call__(self, doc: Doc) -> Doc:
-        cats: list[set[str]] = [set() for _ in doc]
-        words = [_key(t.text) for t in doc]
-        for i in range(len(doc)):
-            if not words[i]:
-                continue
-            first = words[i].split()[0]
-            cats[i] |= self._first.get(first, set())
-            joined, n = "", 0
-            for j in range(i, len(doc)):
-                if not words[j]:
-                    break
-                joined = f"{joined} {words[j]}" if joined else words[j]
-                n += len(words[j].split())
-                if n > self._max_words:
-                    break
-                for cat in self._index.get(joined, ()):
-                    for k in range(i, j + 1):
-                        cats[k].add(cat)
+        keys = [_key(t.text) for t in doc]
+        cats: list[set[str]] = [set(self._first.get(k.split(" ", 1)[0], ())) if k else set() for k in keys]
+        for i, j, found in self._phrases.matches(keys):
+            for k in range(i, j):
+                cats[k] |= found
         for token, found in zip(doc, cats):
             token.tag_ = "|".join(sorted(found)) if found else NO_MATCH
         return doc
+
+    def pipe(self, stream: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
+        for doc in stream:
+            yield self(doc)
 
     def to_disk(self, path, *, exclude=tuple()) -> None:
         path = Path(path)

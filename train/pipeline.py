@@ -156,7 +156,7 @@ def _add_sectors(nlp, train_rows, dev_rows, labels, cfg, meta_extra, log) -> str
     if absent:
         log(f"[sectors] no training paragraph for {', '.join(absent)}: those always score 0")
     pipe = nlp.add_pipe(SECTOR_PIPE, last=True)
-    pipe.set_model(model.pipeline_, model.labels_, model.thresholds_)
+    pipe.set_model(model.pipeline_, model.labels_, model.thresholds_, model.keywords_)
     micro = model.validation_.get("micro_f1")
     log(f"[sectors] {len(labels)} labels, thresholds tuned on {len(dev_rows)} validation paragraphs "
         f"({time.time() - started:.1f}s)")

@@ -1,11 +1,14 @@
 """Stage 3 (training): the multi-label sector classifier (scikit-learn).
 
-``FeatureUnion(TF-IDF over pyvi words, TF-IDF over character n-grams)`` →
-``OneVsRestClassifier(LogisticRegression(class_weight="balanced"))``, with
-hyper-parameters from ``configs/sectors.yml``. Per-sector decision thresholds
-are tuned for F1 on the validation split and kept on the fitted
-:class:`SectorModel` as ``thresholds_``; a sector with no positive paragraph in
-validation keeps the default threshold (0.5).
+``FeatureUnion(TF-IDF over pyvi words, [TF-IDF over character n-grams],
+keyword hits)`` → ``OneVsRestClassifier(LogisticRegression(class_weight="balanced"))``,
+with hyper-parameters from ``configs/sectors.yml``. The keyword hits are one
+binary feature per sector: "a keyword of this sector (``configs/rules.yml``, the
+lists behind the keyword baseline) is in the paragraph"; the classifier learns
+how far to trust each, beside the words. Per-sector decision thresholds are
+tuned for F1 on the validation split and kept on the fitted :class:`SectorModel`
+as ``thresholds_``; a sector with fewer than ``min_validation_positives``
+positive paragraphs in validation keeps the default threshold (0.5).
 
 The fitted model is handed to the ``sector_classifier`` spaCy component
 (``train/components.py``), which persists it with skops.
@@ -18,25 +21,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from hoptac.errors import HoptacError
 from hoptac.schema import read_yaml
-from train.components import features_text
+from train.components import KEYWORD_PATTERN, WORD_PATTERN, PhraseIndex, features_text
 
 DEFAULTS: dict = {
     "words": {"ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
     "chars": {"ngram_range": [2, 5], "min_df": 2, "sublinear_tf": True, "max_features": 50000},
+    "keywords": {"weight": 1.0},
     "logistic_regression": {"C": 10.0, "max_iter": 2000, "class_weight": "balanced"},
     "keyword_priors": True,
     "keyword_repeat": 2,
     "default_threshold": 0.5,
+    "min_validation_positives": 1,
     "threshold_grid": {"start": 0.05, "stop": 0.95, "step": 0.05},
     "seed": 0,
 }
+
+
+OPTIONAL_BLOCKS = ("chars", "keywords")  # null in sectors.yml switches the feature block off
 
 
 def load_sectors_config(path: Path | None) -> dict:
@@ -51,25 +59,37 @@ def load_sectors_config(path: Path | None) -> dict:
         if key not in DEFAULTS:
             raise HoptacError(f"{path}: unknown key {key!r} (known: {', '.join(DEFAULTS)})")
         if isinstance(DEFAULTS[key], dict):
+            if value is None and key in OPTIONAL_BLOCKS:
+                cfg[key] = None
+                continue
             if not isinstance(value, dict):
-                raise HoptacError(f"{path}: {key!r} must be a mapping")
+                raise HoptacError(f"{path}: {key!r} must be a mapping" + (" or null" if key in OPTIONAL_BLOCKS else ""))
             cfg[key].update(value)
         else:
             cfg[key] = value
     return cfg
 
 
-def build_model(cfg: dict) -> Pipeline:
-    """The unfitted scikit-learn pipeline (only scikit-learn built-ins, so skops can trust it)."""
-    words, chars, lr = cfg["words"], cfg["chars"], cfg["logistic_regression"]
-    features = FeatureUnion([
-        ("words", TfidfVectorizer(analyzer="word", token_pattern=r"\S+", lowercase=False,
-                                  ngram_range=tuple(words["ngram_range"]), min_df=words["min_df"],
-                                  sublinear_tf=words["sublinear_tf"])),
-        ("chars", TfidfVectorizer(analyzer="char_wb", lowercase=False,
-                                  ngram_range=tuple(chars["ngram_range"]), min_df=chars["min_df"],
-                                  sublinear_tf=chars["sublinear_tf"], max_features=chars.get("max_features"))),
-    ])
+def build_model(cfg: dict, with_keywords: bool = False) -> Pipeline:
+    """The unfitted scikit-learn pipeline (only scikit-learn built-ins, so skops can trust it).
+
+    ``with_keywords``: add the keyword-hit block (binary counts of the
+    ``__kw__SECTOR`` markers :func:`train.components.features_text` appends)."""
+    words, chars, keywords, lr = cfg["words"], cfg["chars"], cfg["keywords"], cfg["logistic_regression"]
+    blocks = [("words", TfidfVectorizer(analyzer="word", token_pattern=WORD_PATTERN, lowercase=False,
+                                        ngram_range=tuple(words["ngram_range"]), min_df=words["min_df"],
+                                        sublinear_tf=words["sublinear_tf"]))]
+    weights = {"words": 1.0}
+    if chars:
+        blocks.append(("chars", TfidfVectorizer(analyzer="char_wb", lowercase=False,
+                                                ngram_range=tuple(chars["ngram_range"]), min_df=chars["min_df"],
+                                                sublinear_tf=chars["sublinear_tf"],
+                                                max_features=chars.get("max_features"))))
+        weights["chars"] = 1.0
+    if with_keywords and keywords:
+        blocks.append(("keywords", CountVectorizer(token_pattern=KEYWORD_PATTERN, lowercase=False, binary=True)))
+        weights["keywords"] = float(keywords.get("weight", 1.0))
+    features = FeatureUnion(blocks, transformer_weights=weights)
     classifier = OneVsRestClassifier(LogisticRegression(
         C=lr["C"], max_iter=lr["max_iter"], class_weight=lr["class_weight"], random_state=cfg["seed"]))
     return Pipeline([("features", features), ("classifier", classifier)])
@@ -84,12 +104,15 @@ def label_matrix(sector_lists: list[list[str]], labels: list[str]) -> np.ndarray
     return y
 
 
-def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray, default: float) -> list[float]:
-    """Per label, the grid threshold with the best F1 on validation (ties → the one closest to default)."""
+def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray, default: float,
+                    min_positives: int = 1) -> list[float]:
+    """Per label, the grid threshold with the best F1 on validation (ties → the one closest to default).
+
+    A label with fewer than ``min_positives`` positive paragraphs keeps ``default``."""
     thresholds = []
     for j in range(y_true.shape[1]):
         positives = y_true[:, j].sum()
-        if positives == 0:
+        if positives < max(1, min_positives):
             thresholds.append(float(default))
             continue
         best, best_f1 = float(default), -1.0
@@ -103,24 +126,26 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray, def
     return thresholds
 
 
-def keyword_documents(labels: list[str]) -> list[tuple[str, str]]:
+def sector_keywords(labels: list[str]) -> dict[str, list[str]]:
+    """Keywords of ``configs/rules.yml`` for the dataset's sectors (sectors without any are left out)."""
+    from annotate.gazetteer import load_rules_config
+
+    keywords = load_rules_config().get("sectors") or {}
+    return {label: [str(k) for k in keywords[label]] for label in labels if keywords.get(label)}
+
+
+def keyword_documents(labels: list[str], index: PhraseIndex | None = None) -> list[tuple[str, str]]:
     """One tiny training document per sector keyword of ``configs/rules.yml`` (for the dataset's sectors only).
 
     A prior from the keyword lists: words that the annotated paragraphs never
     show still point to their sector, with a weight the classifier learns
     alongside the real paragraphs.
     """
-    import spacy
+    from hoptac.tokenizer import blank_vi
 
-    from annotate.gazetteer import load_rules_config
-
-    keywords = load_rules_config().get("sectors") or {}
-    tokenizer = spacy.blank("vi").tokenizer
-    docs = []
-    for label in labels:
-        for keyword in keywords.get(label) or []:
-            docs.append((features_text(t.text for t in tokenizer(str(keyword))), label))
-    return docs
+    tokenizer = blank_vi().tokenizer
+    return [(features_text((t.text for t in tokenizer(keyword)), index), label)
+            for label, keywords in sector_keywords(labels).items() for keyword in keywords]
 
 
 @dataclass
@@ -130,6 +155,7 @@ class SectorModel:
     pipeline_: Pipeline
     labels_: list[str]
     thresholds_: list[float]
+    keywords_: dict[str, list[str]] | None = None  # sector → keywords read as features (None: no keyword block)
     validation_: dict = field(default_factory=dict)  # micro-F1 on validation with the tuned thresholds
 
 
@@ -141,12 +167,14 @@ def train_sectors(train_rows: list[dict], dev_rows: list[dict], labels: list[str
     y_train = label_matrix([r["sectors"] for r in train_rows], labels)
     if not labels or y_train.sum() == 0:
         return None
-    texts = [features_text(r["tokens"]) for r in train_rows]
+    keywords = (sector_keywords(labels) or None) if cfg.get("keywords") else None
+    index = PhraseIndex(keywords) if keywords else None
+    texts = [features_text(r["tokens"], index) for r in train_rows]
     if cfg.get("keyword_priors"):
-        extra = keyword_documents(labels) * int(cfg.get("keyword_repeat", 1))
+        extra = keyword_documents(labels, index) * int(cfg.get("keyword_repeat", 1))
         texts += [text for text, _ in extra]
         y_train = np.vstack([y_train, label_matrix([[label] for _, label in extra], labels)]) if extra else y_train
-    model = build_model(cfg)
+    model = build_model(cfg, with_keywords=keywords is not None)
     with warnings.catch_warnings():  # a sector with no positive in train: said by the caller, not as a warning
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
         model.fit(texts, y_train)
@@ -154,8 +182,8 @@ def train_sectors(train_rows: list[dict], dev_rows: list[dict], labels: list[str
     grid = np.arange(grid_cfg["start"], grid_cfg["stop"] + 1e-9, grid_cfg["step"])
     if dev_rows:
         y_dev = label_matrix([r["sectors"] for r in dev_rows], labels)
-        proba = np.asarray(model.predict_proba([features_text(r["tokens"]) for r in dev_rows]))
-        thresholds = tune_thresholds(y_dev, proba, grid, cfg["default_threshold"])
+        proba = np.asarray(model.predict_proba([features_text(r["tokens"], index) for r in dev_rows]))
+        thresholds = tune_thresholds(y_dev, proba, grid, cfg["default_threshold"], cfg["min_validation_positives"])
         pred = proba >= np.asarray(thresholds)
         tp = int((pred & (y_dev == 1)).sum())
         denom = int(pred.sum() + y_dev.sum())
@@ -163,4 +191,4 @@ def train_sectors(train_rows: list[dict], dev_rows: list[dict], labels: list[str
     else:
         thresholds = [float(cfg["default_threshold"])] * len(labels)
         validation = {}
-    return SectorModel(model, list(labels), thresholds, validation)
+    return SectorModel(model, list(labels), thresholds, keywords, validation)
