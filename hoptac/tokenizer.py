@@ -61,7 +61,13 @@ class VietnameseWords(VietnameseTokenizer):
     def __call__(self, text: str) -> Doc:
         if not text or text.isspace():
             return super().__call__(text)
-        words = [piece for word in self.pyvi_tokenize(text) for piece in self.repair(word)]
+        words = []
+        for word in self.pyvi_tokenize(text):
+            # most words need no repair: not ending in a stop, and lower-case or a single syllable
+            if word[-1] != "." and (not word[0].isupper() or " " not in word):
+                words.append(word)
+            else:
+                words.extend(self.repair(word))
         words, spaces = get_words_and_spaces(words, text)
         return Doc(self.vocab, words=words, spaces=spaces)
 
