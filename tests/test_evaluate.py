@@ -140,3 +140,10 @@ def test_bad_inputs_are_one_line_exit_2(trained, tmp_path):
         assert lines[0].startswith("hoptac: error:")
     result = hoptac("evaluate", model, ds, "-o", tmp_path / "r", "--baseline", "oracle")
     assert result.returncode == 2 and "--baseline must be 'rules'" in result.stderr
+
+
+def test_interval_is_shown_only_with_two_articles_or_more():
+    from train.eval_report import interval
+
+    assert interval([0.81234, 0.9], 6) == "[0.812, 0.900]"
+    assert interval([0.5, 0.5], 1) == "(no interval: 1 article)"

@@ -33,5 +33,7 @@ def test_run_end_to_end(tmp_path):
     metrics = json.loads((work / "report" / "metrics.json").read_text(encoding="utf-8"))
     assert {"ner", "sectors", "baseline", "data"} <= set(metrics)
     assert metrics["data"]["paragraphs"] > 0
-    assert (work / "report" / "report.md").is_file()
+    report = (work / "report" / "report.md").read_text(encoding="utf-8")
+    # the seed is one article: a bootstrap over articles gives no interval, and says so
+    assert "no interval: 1 article" in report and "no interval: 1 article" in result.stdout
     assert str(work / "report" / "report.md") in result.stdout.splitlines()[-1]

@@ -103,10 +103,17 @@ def _context(row: dict, spans) -> str:
     return ("…" if lo else "") + text + ("…" if hi < len(row["text"]) else "")
 
 
+def interval(ci: list[float], articles: int, digits: int = 3) -> str:
+    """``[lo, hi]``, or why there is none: a bootstrap over one article always draws that article."""
+    if articles < 2:
+        return f"(no interval: {articles} article)"
+    return f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
 def write_report(out_dir: Path, model: str, metrics: dict, system: dict, base: dict | None,
                  rows: list[dict], charts: list[str]) -> None:
     data = metrics["data"]
-    lo, hi = metrics["ner"]["micro_f1_ci95"]
+    articles = len({row["doc_id"] for row in rows})
     out = [
         "# hoptac evaluation report", "",
         f"- model: `{model}`",
@@ -115,10 +122,10 @@ def write_report(out_dir: Path, model: str, metrics: dict, system: dict, base: d
         "",
         "## Entities, strict (start, end and label all equal)", "",
         *_prf_table(metrics["ner"], metrics.get("baseline", {}).get("ner"), "model"), "",
-        f"Strict micro-F1 {_f(metrics['ner']['micro']['f1'])}, 95% bootstrap interval over articles "
-        f"[{_f(lo)}, {_f(hi)}]" + (
+        f"Strict micro-F1 {_f(metrics['ner']['micro']['f1'])}, 95% bootstrap interval over {articles} articles "
+        f"{interval(metrics['ner']['micro_f1_ci95'], articles)}" + (
             f"; rules baseline {_f(metrics['baseline']['ner']['micro']['f1'])} "
-            f"[{_f(metrics['baseline']['ner']['micro_f1_ci95'][0])}, {_f(metrics['baseline']['ner']['micro_f1_ci95'][1])}]"
+            f"{interval(metrics['baseline']['ner']['micro_f1_ci95'], articles)}"
             if base else "") + ". Macro averages are over labels with gold support.", "",
         "![per-label F1](ner_f1.png)", "",
         "## Entities, boundary-tolerant (overlap and same label; not part of the strict figures)", "",

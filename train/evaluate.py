@@ -262,13 +262,12 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
-    from train.eval_report import write_charts, write_report
+    from train.eval_report import interval, write_charts, write_report
 
     charts = write_charts(out_dir, metrics, system["_ner_detail"], entity_labels)
     write_report(out_dir, str(model), metrics, system, base, rows, charts)
     micro = metrics["ner"]["micro"]["f1"]
-    lo, hi = metrics["ner"]["micro_f1_ci95"]
-    line = f"NER strict micro-F1 {micro:.3f} [{lo:.3f}, {hi:.3f}]"
+    line = f"NER strict micro-F1 {micro:.3f} {interval(metrics['ner']['micro_f1_ci95'], len({r['doc_id'] for r in rows}))}"
     if base is not None:
         line += f" (rules {base['ner']['micro']['f1']:.3f})"
     if "sectors" in metrics:
