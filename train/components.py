@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
+from spacy.attrs import LOWER, TAG
 from spacy.language import Language
 from spacy.tokens import Doc
 
@@ -79,11 +80,16 @@ def features_text(words: Iterable[str], keywords: "PhraseIndex | None" = None) -
     which only the keyword block of the pipeline reads (:data:`WORD_PATTERN`,
     :data:`KEYWORD_PATTERN`).
     """
-    words = [w for w in words if w.strip()]
-    text = " ".join("_".join(w.lower().split()) for w in words)
+    return keys_text([_key(w) for w in words], keywords)
+
+
+def keys_text(keys: list[str], keywords: "PhraseIndex | None" = None) -> str:
+    """:func:`features_text` from the words' match keys (``_key``: lower-cased, single spaces)."""
+    keys = [k for k in keys if k]
+    text = " ".join(k.replace(" ", "_") for k in keys)
     if keywords is None:
         return text
-    hits = sorted({cat for _, _, cats in keywords.matches([_key(w) for w in words]) for cat in cats})
+    hits = sorted({cat for _, _, cats in keywords.matches(keys) for cat in cats})
     return " ".join([text, *(KEYWORD_MARK + cat for cat in hits)]) if hits else text
 
 
@@ -104,6 +110,7 @@ class SectorClassifier:
         self.labels: list[str] = list(labels or [])
         self.thresholds: list[float] = list(thresholds or [0.5] * len(self.labels))
         self.model = model  # a fitted sklearn Pipeline with predict_proba
+        self._keys = WordKeys()
         self.set_keywords(keywords)
 
     def set_model(self, model, labels: list[str], thresholds: list[float],
@@ -119,7 +126,7 @@ class SectorClassifier:
         self._keywords = PhraseIndex(self.keywords) if self.keywords else None
 
     def features(self, doc: Doc) -> str:
-        return features_text((t.text for t in doc), self._keywords)
+        return keys_text(self._keys(doc), self._keywords)
 
     def scores(self, docs: list[Doc]) -> np.ndarray:
         """(n_docs, n_labels) probabilities."""
@@ -236,20 +243,30 @@ class LexiconFeatures:
         self.phrases = {cat: sorted(set(items)) for cat, items in phrases.items()}
         self.first_syllables = {cat: sorted(set(items)) for cat, items in first_syllables.items()}
         self._phrases = PhraseIndex(self.phrases)
+        self._keys = WordKeys()
+        self._tags: dict[str, int] = {}  # tag → its hash, added to the vocab's strings once
         self._first: dict[str, set[str]] = {}
         for cat, items in self.first_syllables.items():
             for item in items:
                 self._first.setdefault(item.lower(), set()).add(cat)
 
     def __call__(self, doc: Doc) -> Doc:
-        keys = [_key(t.text) for t in doc]
-        cats: list[set[str]] = [set(self._first.get(k.split(" ", 1)[0], ())) if k else set() for k in keys]
+        keys = self._keys(doc)
+        first = self._first
+        cats: list[set[str]] = [set(first.get(k.split(" ", 1)[0], ())) if k else set() for k in keys]
         for i, j, found in self._phrases.matches(keys):
             for k in range(i, j):
                 cats[k] |= found
-        for token, found in zip(doc, cats):
-            token.tag_ = "|".join(sorted(found)) if found else NO_MATCH
+        tags = [self._tag_hash(doc, found) for found in cats]
+        doc.from_array([TAG], np.asarray(tags, dtype="uint64").reshape(-1, 1))
         return doc
+
+    def _tag_hash(self, doc: Doc, found: set[str]) -> int:
+        tag = "|".join(sorted(found)) if found else NO_MATCH
+        h = self._tags.get(tag)
+        if h is None:
+            h = self._tags[tag] = doc.vocab.strings.add(tag)
+        return h
 
     def pipe(self, stream: Iterable[Doc], batch_size: int = 256) -> Iterator[Doc]:
         for doc in stream:
@@ -270,6 +287,26 @@ class LexiconFeatures:
 
 def _key(text: str) -> str:
     return " ".join(text.lower().split())
+
+
+class WordKeys:
+    """:func:`_key` of every token of a doc, read from its ``LOWER`` array and cached per hash.
+
+    The same as ``[_key(t.text) for t in doc]`` without making a Token object per
+    word: the lexicon and the sector classifier run on every paragraph.
+    """
+
+    def __init__(self) -> None:
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, doc: Doc) -> list[str]:
+        strings, cache, keys = doc.vocab.strings, self.cache, []
+        for h in doc.to_array(LOWER).tolist():
+            key = cache.get(h)
+            if key is None:
+                key = cache[h] = _key(strings[h])
+            keys.append(key)
+        return keys
 
 
 @Language.factory(LEXICON_FACTORY, default_config={})
