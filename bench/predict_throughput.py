@@ -120,16 +120,29 @@ def model_shape(model: str) -> str:
         encode = cfg["components"]["tok2vec"]["model"]["encode"]
         ner = cfg["components"]["ner"]["model"]
         return (f"tok2vec width {encode['width']}, depth {encode['depth']}, maxout {encode['maxout_pieces']}; "
-                f"ner hidden {ner['hidden_width']}, maxout {ner['maxout_pieces']}; pipes: "
+                f"ner hidden {ner['hidden_width']}, maxout {ner['maxout_pieces']}, use_upper {ner['use_upper']}; pipes: "
                 + ", ".join(cfg["nlp"]["pipeline"]))
     except KeyError:
         return "custom config"
 
 
-def row(name: str, result: dict, words: int, base: dict | None) -> str:
+def median_run(results: list[dict]) -> dict:
+    """The run with the median wall time (the lower middle one for an even count)."""
+    return sorted(results, key=lambda r: r["seconds"])[(len(results) - 1) // 2]
+
+
+def ratio_range(tokenizers: list[dict], results: list[dict]) -> tuple[float, float]:
+    """Lowest and highest tokenizer/system wall-time ratio over the repeats (each against its own tokenizer run)."""
+    ratios = [t["seconds"] / r["seconds"] for t, r in zip(tokenizers, results)]
+    return min(ratios), max(ratios)
+
+
+def row(name: str, result: dict, words: int, base: dict | None, spread: tuple[float, float] | None = None) -> str:
     pps = result["paragraphs"] / result["seconds"]
     wps = words / result["seconds"]
     ratio = f"{base['seconds'] / result['seconds']:.2f}" if base else "1.00"
+    if spread is not None:
+        ratio += f" ({spread[0]:.2f}–{spread[1]:.2f})"
     cpu_ratio = f"{base['cpu_seconds'] / result['cpu_seconds']:.2f}" if base else "1.00"
     rss = f"{result['rss_mb']:.0f}"
     if result.get("workers_rss_mb"):
@@ -138,7 +151,7 @@ def row(name: str, result: dict, words: int, base: dict | None) -> str:
             f"| {wps:.0f} | {ratio} | {cpu_ratio} | {rss} |")
 
 
-def section(args, models, tokenizer: dict, results: dict, full: dict | None) -> str:
+def section(args, models, tokenizer: dict, results: dict, full: dict | None, ranges: dict) -> str:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [BEGIN, "## `hoptac predict` throughput (`bench/predict_throughput.py`)", "",
              f"- date: {when}", f"- machine: {machine()}",
@@ -146,6 +159,9 @@ def section(args, models, tokenizer: dict, results: dict, full: dict | None) -> 
              "(other work on the machine slows both sides of the ratio, not always equally)",
              f"- input: first {args.articles} articles of `unlabeled.jsonl.gz` = {tokenizer['paragraphs']} paragraphs, "
              f"{tokenizer['words']} words (pyvi tokens); batch size {args.batch_size}",
+             f"- each system run {args.repeat} times, alternating with the bare tokenizer; the table shows the "
+             "median run of each, and in brackets the lowest and highest ratio of a repeat (system against the "
+             "tokenizer run just before it)",
              "- ratio = bare tokenizer time / system time on the same input (higher is better; target for "
              "`predict`, 1 process: ≥ 0.30). Model loading is not counted. The CPU-time ratio (process and "
              "its workers) is the one that other load on the machine barely moves; for 2 processes it counts "
@@ -160,7 +176,7 @@ def section(args, models, tokenizer: dict, results: dict, full: dict | None) -> 
     for name, _ in models:
         for n_process in args.n_process:
             lines.append(row(f"predict `{name}`, {n_process} process{'es' if n_process > 1 else ''}",
-                             results[(name, n_process)], tokenizer["words"], tokenizer))
+                             results[(name, n_process)], tokenizer["words"], tokenizer, ranges[(name, n_process)]))
     if full is not None:
         hours = full["seconds"] / 3600
         lines += ["", f"Whole corpus ({when}; `{full['model']}`, 1 process, batch size {args.batch_size}): "
@@ -201,6 +217,7 @@ def main() -> None:
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--n-process", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each system, alternating with the tokenizer")
     parser.add_argument("--full", action="store_true", help="also predict over the whole corpus (1 process)")
     parser.add_argument("--note", action="append", default=[], help="a line for the section (what the models are)")
     parser.add_argument("--no-write", action="store_true", help="print the section instead of editing BENCHMARKS.md")
@@ -211,17 +228,22 @@ def main() -> None:
         tmp = Path(tmp)
         sliced = tmp / "slice.jsonl.gz"
         write_slice(args.corpus, args.articles, sliced)
-        tokenizer = run_child(TOKENIZER_CHILD, sliced, args.batch_size)
-        print(f"tokenizer: {tokenizer}", flush=True)
-        results = {}
-        for name, model in models:
-            for n_process in args.n_process:
-                result = run_child(PREDICT_CHILD, model, sliced, tmp / "out.jsonl", args.batch_size, n_process)
-                if result["paragraphs"] != tokenizer["paragraphs"]:
-                    sys.exit(f"{name}: {result['paragraphs']} lines out for {tokenizer['paragraphs']} paragraphs in")
-                results[(name, n_process)] = result
-                print(f"{name} n_process={n_process}: {result} ratio {tokenizer['seconds'] / result['seconds']:.3f}",
-                      flush=True)
+        tokenizers, runs = [], {}
+        for repeat in range(args.repeat):  # tokenizer and systems alternate, so slow spells hit all of them
+            tokenizer = run_child(TOKENIZER_CHILD, sliced, args.batch_size)
+            tokenizers.append(tokenizer)
+            print(f"[{repeat + 1}/{args.repeat}] tokenizer: {tokenizer}", flush=True)
+            for name, model in models:
+                for n_process in args.n_process:
+                    result = run_child(PREDICT_CHILD, model, sliced, tmp / "out.jsonl", args.batch_size, n_process)
+                    if result["paragraphs"] != tokenizer["paragraphs"]:
+                        sys.exit(f"{name}: {result['paragraphs']} lines out for {tokenizer['paragraphs']} paragraphs in")
+                    runs.setdefault((name, n_process), []).append(result)
+                    print(f"[{repeat + 1}/{args.repeat}] {name} n_process={n_process}: {result} "
+                          f"ratio {tokenizer['seconds'] / result['seconds']:.3f}", flush=True)
+        tokenizer = median_run(tokenizers)
+        results = {key: median_run(values) for key, values in runs.items()}
+        ranges = {key: ratio_range(tokenizers, values) for key, values in runs.items()}
         full = None
         if args.full:
             name, model = models[-1]
@@ -229,7 +251,7 @@ def main() -> None:
             full = run_child(PREDICT_CHILD, model, args.corpus, tmp / "full.jsonl", args.batch_size, 1)
             full["model"] = name
             print(f"full corpus: {full} ({time.time() - started:.0f}s wall)", flush=True)
-    text = section(args, models, tokenizer, results, full)
+    text = section(args, models, tokenizer, results, full, ranges)
     if args.no_write:
         print(text)
     else:
