@@ -137,8 +137,6 @@ def tokenizer_places() -> list[str]:
 
 def new_blank() -> Language:
     """A new blank ``vi`` pipeline with the project's tokenizer and its places."""
-    import spacy
-
     nlp = spacy.blank("vi", config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
     nlp.tokenizer.set_places(tokenizer_places())
     return nlp

@@ -223,3 +223,15 @@ def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
     assert "gold ×1 + 2 silver" in result.stdout
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
     assert meta["hoptac"]["silver_size"] == 2
+
+
+def test_sectors_without_any_keyword_in_training_text_train_without_the_keyword_block():
+    from train.sectors import DEFAULTS, train_sectors
+
+    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    cfg.update(chars=None, keyword_priors=False)
+    rows = [{"tokens": ["ông", "A", "phát biểu"], "sectors": ["TOURISM"]},
+            {"tokens": ["bà", "B", "dự", "họp"], "sectors": []}]
+    model = train_sectors(rows, [], ["TOURISM", "TRANSPORT"], cfg)
+    assert model.keywords_ is None
+    assert [name for name, _ in model.pipeline_.named_steps["features"].transformer_list] == ["words"]

@@ -21,11 +21,11 @@ is not installed. The scikit-learn pipeline uses only scikit-learn built-ins;
 the text it reads is made by :func:`features_text` below, both at training and
 at prediction time, so the two cannot drift apart.
 
-Persistence: every piece has ``to_disk``/``from_disk``. The lexicon writes its lists (``lexicon.json``), the
-sector classifier ``model.skops`` (``skops.io.dump``, never pickle) and
-``cfg.json`` (labels, thresholds, keywords); its ``from_disk`` loads the skops
-file with an explicit list of trusted types (:data:`TRUSTED_TYPES`), never
-``trusted=True``.
+Persistence: every piece has ``to_disk``/``from_disk``. The lexicon writes its
+lists (``lexicon.json``), the sector classifier ``model.skops``
+(``skops.io.dump``, never pickle) and ``cfg.json`` (labels, thresholds,
+keywords); its ``from_disk`` loads the skops file with an explicit list of
+trusted types (:data:`TRUSTED_TYPES`), never ``trusted=True``.
 """
 
 from __future__ import annotations

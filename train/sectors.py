@@ -28,7 +28,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 
 from hoptac.errors import HoptacError
 from hoptac.schema import read_yaml
-from train.components import KEYWORD_PATTERN, WORD_PATTERN, PhraseIndex, features_text
+from train.components import KEYWORD_MARK, KEYWORD_PATTERN, WORD_PATTERN, PhraseIndex, features_text
 
 DEFAULTS: dict = {
     "words": {"ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
@@ -174,6 +174,8 @@ def train_sectors(train_rows: list[dict], dev_rows: list[dict], labels: list[str
         extra = keyword_documents(labels, index) * int(cfg.get("keyword_repeat", 1))
         texts += [text for text, _ in extra]
         y_train = np.vstack([y_train, label_matrix([[label] for _, label in extra], labels)]) if extra else y_train
+    if keywords and not any(KEYWORD_MARK in text for text in texts):  # no keyword in any training text
+        keywords, index = None, None
     model = build_model(cfg, with_keywords=keywords is not None)
     with warnings.catch_warnings():  # a sector with no positive in train: said by the caller, not as a warning
         warnings.filterwarnings("ignore", message="Label not .* is present in all training examples")
