@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import spacy
 
 from conftest import SEED_TEXT, hoptac
 
@@ -22,10 +21,9 @@ def test_run_end_to_end(tmp_path):
     assert len(tasks) == len(paragraphs)
     assert any(p["result"] for t in tasks for p in t.get("predictions", []))  # pre-annotated by the rules
 
-    from hoptac import tokenizer  # noqa: F401  (registers the tokenizer)
-    import train.components  # noqa: F401
+    from train.predict import load_model
 
-    nlp = spacy.load(work / "model")
+    nlp = load_model(work / "model")
     assert {"ner", "sector_classifier"} <= set(nlp.pipe_names)
     doc = nlp(paragraphs[1])
     assert doc.ents and doc.cats

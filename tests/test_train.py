@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-import spacy
 
 from conftest import SEED_ANNOTATIONS, hoptac
 from hoptac.tokenizer import blank_vi
@@ -33,10 +32,9 @@ def seed_model(seed_dataset, tmp_path_factory) -> Path:
 
 
 def _load(path: Path):
-    from hoptac import tokenizer  # noqa: F401  (registers the tokenizer)
-    import train.components  # noqa: F401
+    from train.predict import load_model
 
-    return spacy.load(path)
+    return load_model(path)
 
 
 def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):

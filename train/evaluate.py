@@ -35,28 +35,6 @@ EXAMPLES_PER_TYPE = 5
 
 # ---------------------------------------------------------------- inputs
 
-def load_model(model: str):
-    """A spaCy pipeline from a folder or an installed package; it must have ``ner``."""
-    import spacy
-
-    import hoptac.tokenizer  # noqa: F401  (the tokenizer)
-    import train.components  # noqa: F401  (the sector_classifier factory)
-
-    path = Path(model)
-    looks_like_path = path.exists() or "/" in model or model.startswith(".")
-    if looks_like_path and not path.exists():
-        raise HoptacError(f"{model}: no such model folder")
-    if looks_like_path and not (path / "config.cfg").exists():
-        raise HoptacError(f"{model}: not a spaCy model folder (no config.cfg)")
-    try:
-        nlp = spacy.load(model)
-    except OSError as e:
-        raise HoptacError(f"{model}: cannot load the model ({' '.join(str(e).split())[:200]})") from None
-    if "ner" not in nlp.pipe_names:
-        raise HoptacError(f"{model}: the model has no 'ner' component (pipes: {', '.join(nlp.pipe_names) or 'none'})")
-    return nlp
-
-
 def load_data(data: Path) -> tuple[list[dict], str, list[str], list[str] | None]:
     """(gold rows, source, entity labels, sector labels or None) from a dataset folder or an export file."""
     data = Path(data)
@@ -244,6 +222,8 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None)
     """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return a summary."""
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
+    from train.predict import load_model  # the one loader: folder or package, tokenizer and components registered
+
     nlp = load_model(str(model))
     rows, source, entity_labels, sector_labels = load_data(Path(data))
     texts = [row["text"] for row in rows]
