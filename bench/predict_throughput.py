@@ -42,14 +42,18 @@ BEGIN, END = "<!-- bench:predict -->", "<!-- /bench:predict -->"
 HEADER = "# Benchmarks\n\nMeasured by the scripts in `bench/`; each section is rewritten by its script.\n"
 
 # Child processes: each prints one JSON line with its measurements.
-TOKENIZER_CHILD = r"""
+# Both children start with this: imports and the CPU time of the process and its workers.
+CHILD_PRELUDE = r"""
 import json, resource, sys, time
 from pathlib import Path
-import spacy
-from corpus.read import read_paragraphs
 def cpu():
     return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+"""
+
+TOKENIZER_CHILD = CHILD_PRELUDE + r"""
+import spacy
+from corpus.read import read_paragraphs
 nlp = spacy.blank("vi")
 start, cpu_start = time.perf_counter(), cpu()
 paragraphs = words = 0
@@ -61,13 +65,8 @@ print(json.dumps({"paragraphs": paragraphs, "words": words, "seconds": seconds, 
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
-PREDICT_CHILD = r"""
-import json, resource, sys, time
-from pathlib import Path
+PREDICT_CHILD = CHILD_PRELUDE + r"""
 from train.predict import load_model, predict_to_file
-def cpu():
-    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
 start = time.perf_counter()
 nlp = load_model(sys.argv[1])
 loaded = time.perf_counter() - start
