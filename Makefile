@@ -36,7 +36,7 @@ test: venv ls-venv browser
 
 # Regenerate the README picture of the labelling screen (annotate/labelling-screen.png).
 screenshot: venv ls-venv browser
-	HOPTAC_LS_VENV=$(abspath $(LS_VENV)) $(VENV)/bin/python -m annotate.screenshot --out annotate/labelling-screen.png
+	HOPTAC_LS_VENV=$(abspath $(LS_VENV)) $(VENV)/bin/python -m hoptac.annotate.screenshot --out annotate/labelling-screen.png
 
 clean:
 	rm -rf $(VENV) $(LS_VENV) build *.egg-info

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
-from annotate.export import Annotation, Task, load_exports
+from hoptac.annotate.export import Annotation, Task, load_exports
+
 from hoptac.schema import LabelSchema
 
 

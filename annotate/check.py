@@ -15,8 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotate.export import Annotation, Task, export_files, load_exports
-from annotate.merge import GROUND_TRUTH, primary_annotation
+from hoptac.annotate.export import Annotation, Task, export_files, load_exports
+from hoptac.annotate.merge import GROUND_TRUTH, primary_annotation
+
 from hoptac.schema import LabelSchema
 
 # error category → what the table calls it

@@ -31,7 +31,7 @@ def config(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the XML here (default: stdout).")] = None,
 ) -> None:
     """Print the Label Studio labelling config generated from configs/labels.yml."""
-    from annotate.config import labelling_config
+    from hoptac.annotate.config import labelling_config
 
     xml = labelling_config(load_schema())
     if output:
@@ -52,8 +52,8 @@ def export(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Tasks per import request.")] = 200,
 ) -> None:
     """Turn a corpus into Label Studio tasks, pre-annotated; write them to a file and/or a live server."""
-    from annotate.tasks import make_tasks
-    from corpus.build import read_corpus
+    from hoptac.annotate.tasks import make_tasks
+    from hoptac.corpus.build import read_corpus
 
     if output is None and not ls_url:
         raise HoptacError("say where the tasks go: -o FILE and/or --ls-url URL")
@@ -67,7 +67,7 @@ def export(
         output.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
         typer.echo(f"wrote {output}")
     if ls_url:
-        from annotate.studio import push_tasks
+        from hoptac.annotate.studio import push_tasks
 
         result = push_tasks(ls_url, api_key(), project, tasks, batch_size=batch_size)
         typer.echo(result.summary())
@@ -80,7 +80,7 @@ def pull(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the timestamped export file.")],
 ) -> None:
     """Download the project's full JSON export into a new timestamped file in the folder."""
-    from annotate.studio import pull_export
+    from hoptac.annotate.studio import pull_export
 
     path, counts = pull_export(ls_url, api_key(), project, output)
     typer.echo(f"wrote {path}")
@@ -93,7 +93,7 @@ def check(
     exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
 ) -> None:
     """Validate exports: offsets, labels, overlaps, cancelled and missing annotations, duplicates."""
-    from annotate.check import check_exports
+    from hoptac.annotate.check import check_exports
 
     report = check_exports(exports, load_schema())
     typer.echo(report.table())
@@ -107,6 +107,6 @@ def agreement(
     top: Annotated[int, typer.Option("--top", min=0, help="How many most-disputed tasks to list.")] = 10,
 ) -> None:
     """Inter-annotator agreement: span F1 per label, Cohen's kappa per sector, most-disputed tasks."""
-    from annotate.agreement import agreement_report
+    from hoptac.annotate.agreement import agreement_report
 
     typer.echo(agreement_report(exports, load_schema(), top=top))

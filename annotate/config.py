@@ -23,9 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hoptac.errors import HoptacError
+from hoptac.resources import GUIDE
 from hoptac.schema import LabelSchema
-
-GUIDE = Path(__file__).resolve().parent / "guide.md"
 
 # Control and object names: the names Label Studio writes as from_name/to_name.
 TEXT_OBJECT = "text"
@@ -123,7 +122,9 @@ def instruction_html(guide: Path = GUIDE) -> str:
     except UnicodeDecodeError as e:
         raise HoptacError(f"{guide}: not UTF-8 text (byte {e.start})") from None
     try:
-        from markdown_it import MarkdownIt  # installed with typer (rich → markdown-it-py)
+        from markdown_it import (
+            MarkdownIt,  # installed with typer (rich → markdown-it-py)
+        )
     except ImportError:  # pragma: no cover - only without rich
         return f"<pre>{html.escape(text)}</pre>"
     return MarkdownIt("commonmark", {"html": False}).enable("table").render(text)

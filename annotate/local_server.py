@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hoptac.errors import HoptacError
-from hoptac.schema import REPO_ROOT
 
 LS_VERSION = "1.23"
 STARTUP_TIMEOUT = 240.0
@@ -55,7 +54,7 @@ class LocalServer:
 
 def ls_executable() -> Path:
     """``label-studio`` of ``$HOPTAC_LS_VENV`` (else ``<repo>/.venv-ls``)."""
-    venv = Path(os.environ.get("HOPTAC_LS_VENV", "").strip() or REPO_ROOT / ".venv-ls")
+    venv = Path(os.environ.get("HOPTAC_LS_VENV", "").strip() or Path(".venv-ls"))
     exe = venv / "bin" / "label-studio"
     if not exe.exists():
         raise HoptacError(f"Label Studio not found at {exe}: run `make ls-venv` (a virtualenv with "

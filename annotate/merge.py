@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from annotate.export import Annotation, Task
+from hoptac.annotate.export import Annotation, Task
+
 from hoptac.errors import HoptacError
 
 GROUND_TRUTH = "ground-truth"

@@ -2,7 +2,7 @@
 
 Entities, at character level:
 
-* LOCALITY from the gazetteer (:mod:`annotate.gazetteer`): provinces, districts,
+* LOCALITY from the gazetteer (:mod:`hoptac.gazetteer`): provinces, districts,
   countries and regions anywhere; ward-level names only after an administrative
   word; numbered units after "quận"/"phường" ("quận 1" → "1"); short country
   forms in pairs ("Việt - Lào").
@@ -38,9 +38,18 @@ from spacy.tokens import Doc
 from spacy.util import filter_spans
 
 import hoptac.tokenizer  # noqa: F401  (registers the tokenizer a saved rules pipeline names)
-from annotate.gazetteer import Gazetteer, gazetteer, load_rules_config, match_key, nfc
 from hoptac import __version__
 from hoptac.errors import HoptacError
+from hoptac.gazetteer import (
+    Gazetteer,
+    build_gazetteer,
+    gazetteer,
+    load_rules_config,
+    match_key,
+    nfc,
+)
+from hoptac.model import blank_vi, new_blank
+from hoptac.schema import load_schema
 
 Span = tuple[int, int, str]
 Token = tuple[int, int, str]  # start, end, text
@@ -91,8 +100,6 @@ def _ci(words) -> set[str]:
 
 
 def _vi_tokenizer():
-    from hoptac.tokenizer import blank_vi
-
     return blank_vi().tokenizer
 
 
@@ -612,9 +619,6 @@ def _resolve(candidates: list[tuple[int, int, str, int]]) -> list[Span]:
 
 def build_rules(labels_path: str | Path | None = None, rules_path: str | Path | None = None) -> Rules:
     """The rules of this checkout: ``configs/rules.yml``, the gazetteer, ``configs/labels.yml``."""
-    from annotate.gazetteer import build_gazetteer
-    from hoptac.schema import load_schema
-
     schema = load_schema(labels_path)
     config = load_rules_config(rules_path)
     gaz = gazetteer() if rules_path is None else build_gazetteer(config)
@@ -659,8 +663,6 @@ class RulesAnnotator:
         if self._rules is not None:
             return tuple(self._rules.entity_labels)
         try:
-            from hoptac.schema import load_schema
-
             return tuple(load_schema().entity_names)
         except HoptacError:  # a saved pipeline away from the repo: known once loaded
             return ()
@@ -703,8 +705,6 @@ def make_rules_annotator(nlp: Language, name: str) -> RulesAnnotator:
 @lru_cache(maxsize=1)
 def rules_pipeline() -> Language:
     """The project's blank ``vi`` pipeline (``hoptac.tokenizer``) + ``hoptac_rules``, built once per process."""
-    from hoptac.tokenizer import new_blank
-
     nlp = new_blank()
     nlp.add_pipe("hoptac_rules")
     return nlp

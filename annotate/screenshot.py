@@ -3,7 +3,7 @@
 ``python -m annotate.screenshot --out annotate/labelling-screen.png`` (or
 ``make screenshot``) regenerates the README picture: it starts a throw-away
 Label Studio server in a temporary folder, pushes the seed article's tasks with
-their rule pre-annotations (``annotate.tasks.make_tasks`` + ``annotate.studio.push_tasks``,
+their rule pre-annotations (``hoptac.annotate.tasks.make_tasks`` + ``hoptac.annotate.studio.push_tasks``,
 as ``hoptac annotate export`` does), logs in through the login form in headless
 Chromium, opens one paragraph in the labelling screen and saves the picture.
 
@@ -25,7 +25,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from annotate.local_server import local_label_studio
+from hoptac.annotate.local_server import local_label_studio
+from hoptac.annotate.studio import push_tasks
+from hoptac.annotate.tasks import make_tasks
+from hoptac.corpus.build import read_paragraphs
+
 from hoptac.errors import HoptacError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,17 +123,12 @@ def save_png(driver, out: Path) -> Path:
 
 def seed_tasks() -> list[dict]:
     """The seed article's tasks, pre-annotated by the rules (what `hoptac annotate export` sends)."""
-    from annotate.tasks import make_tasks
-    from corpus.build import read_paragraphs
-
     return make_tasks([p.to_dict() for p in read_paragraphs([SEED_DIR])], pre="rules")
 
 
 def take_screenshot(out: Path, paragraph: str = DEFAULT_PARAGRAPH, project: str = "hoptac seed") -> Path:
     """Start a server, push the seed tasks, open ``paragraph`` in the labelling screen, save ``out``."""
     from label_studio_sdk import LabelStudio
-
-    from annotate.studio import push_tasks
 
     tasks = seed_tasks()
     if paragraph not in {t["data"]["para_id"] for t in tasks}:

@@ -26,7 +26,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from annotate.config import TEXT_OBJECT, TITLE_OBJECT, instruction_html, labelling_config
+from hoptac.annotate.config import (
+    TEXT_OBJECT,
+    TITLE_OBJECT,
+    instruction_html,
+    labelling_config,
+)
+
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
 

@@ -7,7 +7,7 @@ prediction whose results use the control names of the labelling config
 
 Pre-annotations (``pre``):
 
-* ``"rules"``: :mod:`annotate.rules`, with the rules' exact character spans;
+* ``"rules"``: :mod:`hoptac.annotate.rules`, with the rules' exact character spans;
   ``model_version`` is ``hoptac-rules-<version>``. The rules have no confidence:
   ``score`` is 1.0.
 * ``"none"``: no predictions.
@@ -25,8 +25,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from annotate.config import NER_CONTROL, SECTOR_CONTROL, TEXT_OBJECT
+from hoptac.annotate.config import NER_CONTROL, SECTOR_CONTROL, TEXT_OBJECT
+from hoptac.annotate.rules import default_rules, model_version
+
 from hoptac.errors import HoptacError
+from hoptac.model import load_model
 
 ORDERS = ("corpus", "uncertainty")
 CHOICE_THRESHOLD = 0.5
@@ -95,13 +98,11 @@ def annotator(pre: str) -> tuple[Callable[[list[str]], Iterable[Prediction | Non
     if pre == "none":
         return (lambda texts: [None] * len(texts)), ""
     if pre == "rules":
-        from annotate.rules import default_rules, model_version
-
         rules = default_rules()
         return (lambda texts: (_rules_prediction(rules, t) for t in texts)), model_version()
     path = Path(pre)
     if path.is_dir():
-        nlp = _load_model(path)
+        nlp = load_model(path)
         return (lambda texts: (_model_prediction(doc) for doc in nlp.pipe(texts))), _model_version(nlp, path)
     raise HoptacError(f"--pre {pre!r}: expected 'rules', 'none' or a trained model folder (no such folder)")
 
@@ -109,23 +110,6 @@ def annotator(pre: str) -> tuple[Callable[[list[str]], Iterable[Prediction | Non
 def _rules_prediction(rules, text: str) -> Prediction:
     sectors = [name for name, v in rules.sectors(text).items() if v >= CHOICE_THRESHOLD]
     return rules.entities(text), sectors, 1.0
-
-
-def _load_model(path: Path):
-    """A trained pipeline folder, with the project's components registered."""
-    try:
-        from train.predict import load_model
-    except ImportError:
-        load_model = None
-    if load_model is not None:
-        return load_model(path)
-    import spacy
-
-    try:
-        return spacy.load(path)
-    except Exception as e:  # not a pipeline, unknown factory, bad weights…
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise HoptacError(f"--pre {path}: cannot load the pipeline ({first})") from None
 
 
 def _model_version(nlp, path: Path) -> str:

@@ -7,7 +7,7 @@ fresh child process:
 
 * the bare tokenizer: ``spacy.blank("vi")`` (pyvi word segmentation) over the same
   streamed paragraphs — the floor every pipeline pays;
-* ``predict`` (``train.predict.predict_to_file``: read, pipeline, JSON lines out) with
+* ``predict`` (``hoptac.train.predict.predict_to_file``: read, pipeline, JSON lines out) with
   1 and with 2 processes, for each model given.
 
 Paragraphs/s, words/s (words = pyvi tokens), the ratio to the bare tokenizer and
@@ -53,7 +53,7 @@ def cpu():
 
 TOKENIZER_CHILD = CHILD_PRELUDE + r"""
 import spacy
-from corpus.read import read_paragraphs
+from hoptac.corpus.read import read_paragraphs
 nlp = spacy.blank("vi")
 start, cpu_start = time.perf_counter(), cpu()
 paragraphs = words = 0
@@ -66,7 +66,7 @@ print(json.dumps({"paragraphs": paragraphs, "words": words, "seconds": seconds, 
 """
 
 PREDICT_CHILD = CHILD_PRELUDE + r"""
-from train.predict import load_model, predict_to_file
+from hoptac.model import load_model
 start = time.perf_counter()
 nlp = load_model(sys.argv[1])
 loaded = time.perf_counter() - start

@@ -1,6 +1,6 @@
 """Stage 2 benchmark: how well do the pre-annotation rules match hand-made gold?
 
-Scores :func:`annotate.rules.find_entities` per label, strictly (start, end and
+Scores :func:`hoptac.annotate.rules.find_entities` per label, strictly (start, end and
 label all equal), against the seed gold (``seeds/annotations/``) and, when it is
 there, the news gold export (``../shared/data/gold/news-gold.json``, read in
 place). Sector keyword rules are scored per sector too. Usage::
@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from annotate.rules import default_rules  # noqa: E402
+from hoptac.annotate.rules import default_rules  # noqa: E402
+
 from hoptac.errors import HoptacError  # noqa: E402
 
 SEED_GOLD = REPO / "seeds" / "annotations" / "hanoi-vi-ca-nuoc.json"

@@ -112,9 +112,9 @@ def main() -> int:
     if not GOLD.exists():
         print(f"train_gold: {GOLD} not found", file=sys.stderr)
         return 2
-    from train.dataset import build_dataset
-    from train.evaluate import evaluate
-    from train.pipeline import train_pipeline
+    from hoptac.train.dataset import build_dataset
+    from hoptac.train.evaluate import evaluate
+    from hoptac.train.pipeline import train_pipeline
 
     with tempfile.TemporaryDirectory(prefix="hoptac-bench-") as tmp:
         work = args.keep or Path(tmp)

@@ -6,7 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from corpus.read import ReadSummary, read_paragraphs
+from hoptac.corpus.read import ReadSummary, read_paragraphs
+
 from hoptac.errors import HoptacError
 
 

@@ -4,8 +4,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-
-from corpus.build import build_corpus
+from hoptac.corpus.build import build_corpus
 
 app = typer.Typer(help="Stage 1: seed articles → paragraph corpus (JSONL).", no_args_is_help=True)
 

@@ -7,6 +7,8 @@ one line (``hoptac: error: …``) and exits with status 2, never a traceback.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -35,11 +37,23 @@ def _root(
     """Vietnamese cooperation news: corpus → Label Studio → dataset → spaCy model."""
 
 
+def run_command(
+    data: Annotated[Optional[list[Path]], typer.Option("--data", help="Label Studio exports (default: the seed's annotation).")] = None,
+    workdir: Annotated[Path, typer.Option("-o", "--output", help="Work folder for every artefact.")] = Path("models") / "run",
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Training config override section.key=value (repeatable), as for `hoptac train`.")] = None,
+) -> None:
+    """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
+    from hoptac.run import run
+
+    run(data, workdir, overrides)
+
+
 def _register() -> None:
-    from annotate.cli import app as annotate_app
-    from corpus.cli import app as corpus_app
-    from hoptac.run import run_command
-    from train import cli as train_cli
+    # The stage commands import their library modules when they run, so that
+    # `hoptac --help` starts without loading spaCy, datasets and scikit-learn.
+    from hoptac.annotate.cli import app as annotate_app
+    from hoptac.corpus.cli import app as corpus_app
+    from hoptac.train import cli as train_cli
 
     app.add_typer(corpus_app, name="corpus")
     app.add_typer(annotate_app, name="annotate")

@@ -11,43 +11,37 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 
+from hoptac.annotate.tasks import make_tasks
+from hoptac.corpus.build import build_corpus, read_corpus
 from hoptac.errors import HoptacError
-from hoptac.schema import REPO_ROOT
+from hoptac.resources import NER_CONFIG, SECTORS_CONFIG, SEED_ANNOTATIONS, SEED_ARTICLES
+from hoptac.train.dataset import build_dataset
+from hoptac.train.evaluate import evaluate
+from hoptac.train.pipeline import train_pipeline
 
-SEEDS = REPO_ROOT / "seeds"
-CONFIGS = REPO_ROOT / "configs"
+DEFAULT_WORKDIR = Path("models") / "run"
 
 
 def default_exports() -> list[Path]:
-    return sorted((SEEDS / "annotations").glob("*.json"))
+    return sorted(SEED_ANNOTATIONS.glob("*.json"))
 
 
-def run_command(
-    data: Annotated[Optional[list[Path]], typer.Option("--data", help="Label Studio exports (default: seeds/annotations/).")] = None,
-    workdir: Annotated[Path, typer.Option("-o", "--output", help="Work folder for every artefact.")] = REPO_ROOT / "models" / "run",
-) -> None:
+def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrides: list[str] | None = None) -> None:
     """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
-    from annotate.tasks import make_tasks
-    from corpus.build import build_corpus, read_corpus
-    from train.dataset import build_dataset
-    from train.evaluate import evaluate
-    from train.pipeline import train_pipeline
-
     started = time.time()
     exports = list(data) if data else default_exports()
     for path in exports:
         if not path.is_file():
             raise HoptacError(f"{path}: no such export file")
     if not exports:
-        raise HoptacError(f"{SEEDS / 'annotations'}: no Label Studio export (*.json) to train on")
+        raise HoptacError(f"{SEED_ANNOTATIONS}: no Label Studio export (*.json) to train on")
     workdir.mkdir(parents=True, exist_ok=True)
 
     corpus_path = workdir / "corpus.jsonl"
-    summary = build_corpus([SEEDS], corpus_path)
+    summary = build_corpus([SEED_ARTICLES], corpus_path)
     typer.echo(f"[1/5] corpus: {summary.documents} document(s), {summary.paragraphs} paragraphs → {corpus_path}")
 
     tasks_path = workdir / "tasks.json"
@@ -63,8 +57,8 @@ def run_command(
 
     model_dir = workdir / "model"
     typer.echo(f"[4/5] training → {model_dir}")
-    typer.echo("      " + train_pipeline(dataset_dir, model_dir, config=CONFIGS / "ner.cfg",
-                                         sectors_config=CONFIGS / "sectors.yml", only=None, overrides=[]))
+    typer.echo("      " + train_pipeline(dataset_dir, model_dir, config=NER_CONFIG,
+                                         sectors_config=SECTORS_CONFIG, only=None, overrides=overrides or []))
 
     report_dir = workdir / "report"
     typer.echo(f"[5/5] evaluation against the rules baseline → {report_dir}")

@@ -5,7 +5,6 @@ Every stage asks this module for labels; nothing else hard-codes them.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -14,9 +13,8 @@ from pathlib import Path
 import yaml
 
 from hoptac.errors import HoptacError
+from hoptac.resources import labels_path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_LABELS = REPO_ROOT / "configs" / "labels.yml"
 _NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
@@ -54,11 +52,6 @@ class LabelSchema:
     def bio_tags(self) -> list[str]:
         """``O`` then ``B-X``, ``I-X`` for each entity label, in schema order."""
         return ["O"] + [f"{p}-{name}" for name in self.entity_names for p in ("B", "I")]
-
-
-def labels_path() -> Path:
-    """``$HOPTAC_LABELS`` if set, else ``configs/labels.yml`` of this checkout."""
-    return Path(os.environ.get("HOPTAC_LABELS", DEFAULT_LABELS))
 
 
 def load_schema(path: str | Path | None = None) -> LabelSchema:

@@ -6,18 +6,17 @@ use :class:`VietnameseWords` (registered as ``hoptac.vi_tokenizer.v1``): spaCy's
 ``vi`` tokenizer (pyvi word segmentation) with pyvi's glued abbreviation stops
 and glued place + name words split. Its places come from the gazetteer of
 ``configs/rules.yml``, less the ones that are also common given names
-(``locality.given_names``): :func:`new_blank` makes a pipeline with them.
+(``locality.given_names``): :func:`hoptac.model.new_blank` makes a pipeline with them.
 
-The class and its registration import only spaCy and the standard library: the
-file is shipped inside the model wheel (``hoptac package``), where the toolkit
-is not installed; the helpers below it import the toolkit only when called.
+This file imports only spaCy and the standard library: it is shipped inside the
+model wheel (``hoptac package``), where the toolkit is not installed (a check in
+``pyproject.toml`` and ``tests/test_layers.py`` holds it to that).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -123,26 +122,3 @@ def create_vietnamese_words() -> Callable[[Language], VietnameseWords]:
 
 def _match_key(text: str) -> str:
     return " ".join(text.lower().split())
-
-
-# ---------------------------------------------------------------- in the toolkit only
-
-def tokenizer_places() -> list[str]:
-    """Place names the tokenizer may split off a glued word."""
-    from annotate.gazetteer import gazetteer, load_rules_config
-
-    given = {name.casefold() for name in load_rules_config().get("locality", {}).get("given_names", [])}
-    return sorted(name for name in gazetteer().free if name.casefold() not in given)
-
-
-def new_blank() -> Language:
-    """A new blank ``vi`` pipeline with the project's tokenizer and its places."""
-    nlp = spacy.blank("vi", config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
-    nlp.tokenizer.set_places(tokenizer_places())
-    return nlp
-
-
-@lru_cache(maxsize=1)
-def blank_vi() -> Language:
-    """:func:`new_blank`, built once per process (do not add pipes to it)."""
-    return new_blank()

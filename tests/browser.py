@@ -14,7 +14,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from annotate.screenshot import ANNOTATION_AREA, TEXT_OBJECT, wait_for
+from hoptac.annotate.screenshot import ANNOTATION_AREA, TEXT_OBJECT, wait_for
+
 from hoptac.schema import LabelSchema
 
 _READ_SCREEN = """

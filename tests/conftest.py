@@ -13,7 +13,7 @@ SHARED = REPO.parent / "shared"
 GOLD_EXPORT = SHARED / "data" / "gold" / "news-gold.json"
 GOLD_COUNTS = SHARED / "data" / "gold" / "counts.json"
 NEWS = SHARED / "data" / "news" / "unlabeled.jsonl.gz"
-SEED_TEXT = REPO / "seeds" / "hanoi-vi-ca-nuoc.txt"
+SEED_TEXT = REPO / "seeds" / "articles" / "hanoi-vi-ca-nuoc.txt"
 SEED_ANNOTATIONS = REPO / "seeds" / "annotations"
 
 
@@ -31,6 +31,6 @@ def hoptac(*args: str, cwd: Path | None = None, env: dict | None = None, check: 
 @pytest.fixture(scope="session")
 def seed_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seed") / "corpus.jsonl"
-    hoptac("corpus", "build", REPO / "seeds", "-o", out, check=True)
+    hoptac("corpus", "build", REPO / "seeds" / "articles", "-o", out, check=True)
     return out
 pytest_plugins = ["studio_server"]  # the real Label Studio server fixture (tests/studio_server.py)

@@ -22,8 +22,13 @@ import time
 from dataclasses import dataclass, field, fields
 
 import pytest
+from hoptac.annotate.local_server import (
+    LocalServer,
+    http_get,
+    local_label_studio,
+    log_tail,
+)
 
-from annotate.local_server import LocalServer, http_get, local_label_studio, log_tail
 from hoptac.errors import HoptacError
 
 INIT_TIMEOUT = 180.0

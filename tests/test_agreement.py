@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import re
 
-from sklearn.metrics import cohen_kappa_score
-
-from annotate.agreement import compare, disagreement_counts
-from annotate.export import load_exports
 from conftest import GOLD_COUNTS, GOLD_EXPORT, hoptac
-from hoptac.schema import load_schema
+from hoptac.annotate.agreement import compare, disagreement_counts
+from hoptac.annotate.export import load_exports
+from sklearn.metrics import cohen_kappa_score
 from test_export_check import TEXT, annotation, choices, span, task, write
+
+from hoptac.schema import load_schema
 
 SCHEMA = load_schema()
 LOC, OFF, FIELD = "LOCALITY", "OFFICIAL", "FIELD"

@@ -21,12 +21,22 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 import pytest
-from browser import (assert_labelling_screen, delete_region, expected_regions, labelling_screen_problems,
-                     open_instructions, press_key, read_screen, select_text, submit, tick_choice)
+from browser import (
+    assert_labelling_screen,
+    delete_region,
+    expected_regions,
+    labelling_screen_problems,
+    open_instructions,
+    press_key,
+    read_screen,
+    select_text,
+    submit,
+    tick_choice,
+)
 from conftest import SEED_ANNOTATIONS, hoptac
+from hoptac.annotate.config import TITLE_OBJECT, labelling_config
+from hoptac.annotate.screenshot import chromium, login, open_task, save_png
 
-from annotate.config import TITLE_OBJECT, labelling_config
-from annotate.screenshot import chromium, login, open_task, save_png
 from hoptac.schema import load_schema
 
 pytestmark = [pytest.mark.browser, pytest.mark.studio]
@@ -101,7 +111,7 @@ def plan_edit(tasks: list[dict]) -> Edit:
     Spans are kept only when they fall on pyvi token boundaries, so the dataset holds them unchanged.
     Should the rules ever find every gold span, the annotator redraws one of theirs instead.
     """
-    from train.align import tokenize
+    from hoptac.train.align import tokenize
 
     schema, gold = load_schema(), gold_by_para()
     candidates = []

@@ -7,8 +7,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 from conftest import REPO, hoptac
+from hoptac.annotate.config import (
+    GUIDE,
+    instruction_html,
+    labelling_config,
+    read_config,
+)
 
-from annotate.config import GUIDE, instruction_html, labelling_config, read_config
 from hoptac.errors import HoptacError
 from hoptac.schema import EntityLabel, LabelSchema, SectorLabel, load_schema
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import datasets
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from conftest import SEED_ANNOTATIONS, hoptac
-from train.conll import dataset_from_conll, dataset_to_conll, read_conll
-from train.dataset import build_dataset, dataset_labels
+from hoptac.train.conll import dataset_from_conll, dataset_to_conll, read_conll
+from hoptac.train.dataset import build_dataset, dataset_labels
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 # canonical form: what to-conll writes, so the round trip must give the same bytes
 TRAIN = """\

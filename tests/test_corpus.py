@@ -8,10 +8,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
-
 from conftest import NEWS, SEED_TEXT, hoptac
-from corpus.read import normalise, split_paragraphs
+from hoptac.corpus.read import normalise, split_paragraphs
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -25,7 +25,7 @@ def build(tmp_path: Path, *inputs) -> tuple:
 
 
 def test_seed_folder_gives_one_line_per_paragraph(tmp_path):
-    result, out = build(tmp_path, SEED_TEXT.parent)
+    result, out = build(tmp_path, SEED_TEXT.parent.parent)  # seeds/: articles/ and annotations/
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out)
     lines = [l for l in SEED_TEXT.read_text(encoding="utf-8").split("\n") if l.strip()]

@@ -12,15 +12,22 @@ from pathlib import Path
 import datasets
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
-
-from annotate.check import check_exports
 from conftest import GOLD_COUNTS, GOLD_EXPORT, SEED_ANNOTATIONS, hoptac
+from hoptac.annotate.check import check_exports
+from hoptac.train.align import bio_to_spans, spans_to_bio
+from hoptac.train.dataset import (
+    build_dataset,
+    dataset_labels,
+    examples_from_exports,
+    load_split,
+    split_rows,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_export_check import TEXT, annotation, broken, choices, span, task, write
+
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
-from test_export_check import TEXT, annotation, broken, choices, span, task, write
-from train.align import bio_to_spans, spans_to_bio
-from train.dataset import build_dataset, dataset_labels, examples_from_exports, load_split, split_rows
 
 SCHEMA = load_schema()
 SPLITS = ["train", "validation", "test"]

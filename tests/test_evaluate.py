@@ -7,9 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import SEED_ANNOTATIONS, hoptac
-from train.evaluate import bootstrap_f1, prf, score_ner, score_sectors
+from hoptac.train.evaluate import bootstrap_f1, prf, score_ner, score_sectors
 
 SEED_EXPORT = SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json"
 PRF = {"precision", "recall", "f1"}
@@ -56,7 +55,7 @@ def _check_table(table: dict, labels: list[str], ci: bool) -> None:
 
 
 def test_metrics_json_has_exactly_the_agreed_shape(report, trained):
-    from train.dataset import dataset_labels, load_split
+    from hoptac.train.dataset import dataset_labels, load_split
 
     entities, sectors = dataset_labels(trained[0])
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
@@ -143,7 +142,7 @@ def test_bad_inputs_are_one_line_exit_2(trained, tmp_path):
 
 
 def test_interval_is_shown_only_with_two_articles_or_more():
-    from train.eval_report import interval
+    from hoptac.train.eval_report import interval
 
     assert interval([0.81234, 0.9], 6) == "[0.812, 0.900]"
     assert interval([0.5, 0.5], 1) == "(no interval: 1 article)"

@@ -8,11 +8,16 @@ import re
 from pathlib import Path
 
 import pytest
-
-from annotate.check import CATEGORIES, check_exports
-from annotate.export import load_exports
-from annotate.merge import GROUND_TRUTH, MAJORITY_SECTORS, chosen_annotators, primary_annotation
 from conftest import GOLD_COUNTS, GOLD_EXPORT, SEED_ANNOTATIONS, SEED_TEXT, hoptac
+from hoptac.annotate.check import CATEGORIES, check_exports
+from hoptac.annotate.export import load_exports
+from hoptac.annotate.merge import (
+    GROUND_TRUTH,
+    MAJORITY_SECTORS,
+    chosen_annotators,
+    primary_annotation,
+)
+
 from hoptac.schema import load_schema
 
 SCHEMA = load_schema()

@@ -11,10 +11,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-from conftest import SEED_TEXT, hoptac
-from corpus.read import read_paragraphs
+from conftest import SEED_ANNOTATIONS, SEED_TEXT, hoptac
+from hoptac.corpus.read import read_paragraphs
 from seed_model import seed_model, seed_wheel
+
 from hoptac.schema import load_schema
 
 PACKAGE = "vi_hoptac"
@@ -91,7 +91,7 @@ def test_wheel_name_meta_card_and_code(model, wheel):
 def test_evaluation_scores_per_label_go_into_meta_and_card(model, tmp_path):
     before = tree_digest(model)
     report = tmp_path / "report"
-    hoptac("evaluate", model, SEED_TEXT.parent / "annotations" / "hanoi-vi-ca-nuoc.json", "-o", report, check=True)
+    hoptac("evaluate", model, SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json", "-o", report, check=True)
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
     result = hoptac("package", model, "-o", tmp_path / "dist", "--version", "1.2.3", "--metrics", report / "metrics.json")
     assert result.returncode == 0, result.stderr
@@ -144,7 +144,7 @@ def test_wheel_installs_and_loads_in_a_fresh_venv(wheel, tmp_path):
 
 def test_pipeline_without_sector_classifier(model, tmp_path):
     """No sector classifier: no scikit-learn/skops requirement; custom code shipped only if a pipe needs it."""
-    from train.predict import load_model
+    from hoptac.model import load_model
 
     nlp = load_model(model)
     nlp.remove_pipe("sector_classifier")
@@ -161,7 +161,7 @@ def test_pipeline_without_sector_classifier(model, tmp_path):
 
 
 def test_name_without_language_prefix_gets_it():
-    from train.package import spacy_names
+    from hoptac.train.package import spacy_names
 
     assert spacy_names("vi_hoptac", "vi") == ("hoptac", "vi_hoptac")
     assert spacy_names("hoptac", "vi") == ("hoptac", "vi_hoptac")
@@ -169,8 +169,9 @@ def test_name_without_language_prefix_gets_it():
 
 @pytest.mark.parametrize("name", ["Vi-Hoptac", "vi_", "vi__hoptac", "1abc", ""])
 def test_bad_names_are_refused(name):
+    from hoptac.train.package import spacy_names
+
     from hoptac.errors import HoptacError
-    from train.package import spacy_names
 
     with pytest.raises(HoptacError, match="--name"):
         spacy_names(name, "vi")

@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from conftest import NEWS, REPO, SEED_TEXT, hoptac
-from corpus.read import Paragraph, read_paragraphs
+from conftest import NEWS, SEED_TEXT, hoptac
+from hoptac.corpus.read import Paragraph, read_paragraphs
 from seed_model import seed_model, seed_wheel
+
 from hoptac.schema import load_schema
 
 NEWS_ARTICLES = 8  # a small slice of the unlabelled corpus, read in place
@@ -88,7 +88,7 @@ def test_two_processes_give_the_same_output_as_one(model, news_slice, tmp_path):
 
 def test_streams_an_endless_input(model):
     """``annotate`` pulls paragraphs lazily: an endless generator still yields records."""
-    from train.predict import annotate, load_model
+    from hoptac.train.predict import annotate, load_model
 
     nlp = load_model(model)
     text = list(read_paragraphs([SEED_TEXT]))[1].text
@@ -99,7 +99,7 @@ def test_streams_an_endless_input(model):
 
 
 def test_pipeline_without_sector_classifier_gives_empty_sectors(model, tmp_path):
-    from train.predict import load_model
+    from hoptac.model import load_model
 
     nlp = load_model(model)
     for name in [n for n in nlp.pipe_names if n not in ("tok2vec", "ner")]:
@@ -171,8 +171,9 @@ def test_malformed_input_mid_stream_leaves_no_output(model, tmp_path):
 
 
 def test_rejects_zero_batch_size(model, tmp_path):
+    from hoptac.train.predict import predict as run
+
     from hoptac.errors import HoptacError
-    from train.predict import predict as run
 
     with pytest.raises(HoptacError, match="at least 1"):
         run(str(model), [SEED_TEXT], tmp_path / "o.jsonl", batch_size=0)

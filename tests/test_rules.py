@@ -10,18 +10,29 @@ import sys
 import time
 import unicodedata
 import warnings
-from pathlib import Path
 
 import pytest
 import spacy
+from conftest import GOLD_COUNTS, GOLD_EXPORT, REPO, SEED_ANNOTATIONS, SEED_TEXT
+from hoptac.annotate.rules import (
+    Rules,
+    default_rules,
+    find_entities,
+    find_sectors,
+    rules_pipeline,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from annotate.gazetteer import admin_units_db, build_gazetteer, gazetteer, load_rules_config, tone_variants
-from annotate.rules import Rules, default_rules, find_entities, find_sectors, rules_pipeline
 from hoptac.errors import HoptacError
+from hoptac.gazetteer import (
+    admin_units_db,
+    build_gazetteer,
+    gazetteer,
+    load_rules_config,
+    tone_variants,
+)
 from hoptac.schema import load_schema
-from conftest import GOLD_COUNTS, GOLD_EXPORT, REPO, SEED_ANNOTATIONS, SEED_TEXT
 
 sys.path.insert(0, str(REPO / "bench"))
 from rules_on_seed import load_gold, score_rules  # noqa: E402
@@ -264,7 +275,7 @@ def test_component_round_trip_in_a_fresh_process_without_the_repo_config(tmp_pat
         assert a.cats == b.cats
     # a fresh process whose repo configs are missing still loads and runs the saved rules
     script = (
-        "import json, sys, spacy, annotate.rules\n"
+        "import json, sys, spacy, hoptac.annotate.rules\n"
         "nlp = spacy.load(sys.argv[1])\n"
         "print(json.dumps([[(e.start_char, e.end_char, e.label_) for e in nlp(t).ents] for t in sys.argv[2:]]))\n"
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from conftest import SEED_TEXT, hoptac
 
 
@@ -21,7 +20,7 @@ def test_run_end_to_end(tmp_path):
     assert len(tasks) == len(paragraphs)
     assert any(p["result"] for t in tasks for p in t.get("predictions", []))  # pre-annotated by the rules
 
-    from train.predict import load_model
+    from hoptac.model import load_model
 
     nlp = load_model(work / "model")
     assert {"ner", "sector_classifier"} <= set(nlp.pipe_names)

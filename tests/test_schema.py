@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import yaml
-
 from conftest import REPO, hoptac
+
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
 

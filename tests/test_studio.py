@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 from conftest import SEED_ANNOTATIONS, hoptac
+from hoptac.annotate.config import instruction_html, labelling_config, read_config
+from hoptac.annotate.studio import push_tasks
+from hoptac.corpus.build import read_corpus
 
-from annotate.config import instruction_html, labelling_config, read_config
-from annotate.studio import push_tasks
-from corpus.build import read_corpus
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
 

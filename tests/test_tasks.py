@@ -7,12 +7,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import spacy
-
-from annotate.config import labelling_config
-from annotate.rules import find_entities, find_sectors
-from annotate.tasks import make_tasks
 from conftest import hoptac
-from corpus.build import read_corpus
+from hoptac.annotate.config import labelling_config
+from hoptac.annotate.rules import find_entities, find_sectors
+from hoptac.annotate.tasks import make_tasks
+from hoptac.corpus.build import read_corpus
+
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
 

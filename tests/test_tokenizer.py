@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import spacy
 
-from hoptac.tokenizer import TOKENIZER, VietnameseWords, blank_vi, new_blank, tokenizer_places
+from hoptac.lexicon import tokenizer_places
+from hoptac.model import blank_vi, new_blank
+from hoptac.tokenizer import TOKENIZER, VietnameseWords
 
 
 def words(text: str) -> list[str]:

@@ -7,9 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import SEED_ANNOTATIONS, hoptac
-from hoptac.tokenizer import blank_vi
+
+from hoptac.model import blank_vi
 
 TINY = ["--set", "training.max_steps=20", "--set", "training.eval_frequency=10"]
 SAMPLE = ("Lãnh đạo thành phố Hà Nội và tỉnh Vĩnh Phúc ký kết hợp tác phát triển du lịch, "
@@ -32,13 +32,13 @@ def seed_model(seed_dataset, tmp_path_factory) -> Path:
 
 
 def _load(path: Path):
-    from train.predict import load_model
+    from hoptac.model import load_model
 
     return load_model(path)
 
 
 def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):
-    from train.dataset import dataset_labels
+    from hoptac.train.dataset import dataset_labels
 
     nlp = _load(seed_model)
     assert nlp.pipe_names[-2:] == ["ner", "sector_classifier"]
@@ -58,7 +58,7 @@ def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):
 def test_sector_file_loads_only_with_listed_types(seed_model):
     import skops.io as sio
 
-    from train.components import TRUSTED_TYPES
+    from hoptac.components import TRUSTED_TYPES
 
     path = seed_model / "sector_classifier" / "model.skops"
     assert set(sio.get_untrusted_types(file=str(path))) <= set(TRUSTED_TYPES)
@@ -66,8 +66,8 @@ def test_sector_file_loads_only_with_listed_types(seed_model):
 
 
 def test_sector_keywords_are_features_saved_with_the_model(seed_model):
-    from train.components import KEYWORD_MARK
-    from train.sectors import sector_keywords
+    from hoptac.components import KEYWORD_MARK
+    from hoptac.lexicon import sector_keywords
 
     nlp = _load(seed_model)
     pipe = nlp.get_pipe("sector_classifier")
@@ -198,7 +198,7 @@ NEWS_LINES = [
 def test_silver_sample_is_seeded_and_leaves_dataset_articles_out(tmp_path):
     import json
 
-    from train.silver import sample_paragraphs
+    from hoptac.train.silver import sample_paragraphs
 
     news = tmp_path / "news.jsonl"
     news.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in NEWS_LINES) + "\n", encoding="utf-8")
@@ -224,7 +224,7 @@ def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
 
 
 def test_sectors_without_any_keyword_in_training_text_train_without_the_keyword_block():
-    from train.sectors import DEFAULTS, train_sectors
+    from hoptac.train.sectors import DEFAULTS, train_sectors
 
     cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
     cfg.update(chars=None, keyword_priors=False)

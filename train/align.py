@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from hoptac.model import blank_vi
+
 EXACT, EXPANDED, DROPPED = "exact", "expanded", "dropped"
 MAX_EXAMPLES = 5
 
 
 def _nlp():
-    from hoptac.tokenizer import blank_vi
-
     return blank_vi()
 
 

@@ -8,11 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from hoptac.errors import HoptacError
+from hoptac.resources import NER_CONFIG, SECTORS_CONFIG
 
 dataset_app = typer.Typer(help="Label Studio exports or CoNLL files → Hugging Face dataset.", no_args_is_help=True)
-
-REPO = Path(__file__).resolve().parents[1]
-
 
 @dataset_app.command("build")
 def dataset_build(
@@ -24,7 +22,7 @@ def dataset_build(
     policy: Annotated[str, typer.Option("--policy", help="Merge policy: 'ground-truth' (then latest) or 'ground-truth+majority-sectors'.")] = "ground-truth",
 ) -> None:
     """Build train/validation/test splits (grouped by article) with a dataset card."""
-    from train.dataset import build_dataset
+    from hoptac.train.dataset import build_dataset
 
     report = build_dataset(exports, output, dev=dev, test=test, seed=seed, policy=policy)
     typer.echo(report.summary())
@@ -38,7 +36,7 @@ def dataset_from_conll(
     test: Annotated[Optional[Path], typer.Option("--test", help="Test CoNLL file.")] = None,
 ) -> None:
     """Import BIO CoNLL files; the label set comes from their tags."""
-    from train.conll import dataset_from_conll as build
+    from hoptac.train.conll import dataset_from_conll as build
 
     typer.echo(build(train, output, dev=dev, test=test))
 
@@ -49,7 +47,7 @@ def dataset_to_conll(
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for one CoNLL file per split.")],
 ) -> None:
     """Write each split as a BIO CoNLL file."""
-    from train.conll import dataset_to_conll as write
+    from hoptac.train.conll import dataset_to_conll as write
 
     typer.echo(write(dataset, output))
 
@@ -57,7 +55,7 @@ def dataset_to_conll(
 @dataset_app.command("stats")
 def dataset_stats(dataset: Annotated[Path, typer.Argument(help="Dataset folder.")]) -> None:
     """Paragraphs, articles, entities per label and sectors per split."""
-    from train.dataset import stats_table
+    from hoptac.train.dataset import stats_table
 
     typer.echo(stats_table(dataset))
 
@@ -65,14 +63,14 @@ def dataset_stats(dataset: Annotated[Path, typer.Argument(help="Dataset folder."
 def train_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder from `hoptac dataset build`.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder (a spaCy pipeline).")],
-    config: Annotated[Path, typer.Option("--config", help="spaCy NER training config.")] = REPO / "configs" / "ner.cfg",
-    sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier hyper-parameters.")] = REPO / "configs" / "sectors.yml",
+    config: Annotated[Path, typer.Option("--config", help="spaCy NER training config.")] = NER_CONFIG,
+    sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier hyper-parameters.")] = SECTORS_CONFIG,
     only: Annotated[Optional[str], typer.Option("--only", help="Train only 'ner' or 'sectors'.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
     silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news to draw rules-annotated training paragraphs from ([hoptac] silver_size in the config).")] = None,
 ) -> None:
     """Train the spaCy NER model and the sector classifier into one spaCy pipeline."""
-    from train.pipeline import train_pipeline
+    from hoptac.train.pipeline import train_pipeline
 
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
@@ -88,7 +86,7 @@ def evaluate_command(
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Also score a baseline: 'rules'.")] = None,
 ) -> None:
     """Per-label evaluation: metrics.json, report.md and charts."""
-    from train.evaluate import evaluate
+    from hoptac.train.evaluate import evaluate
 
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
@@ -103,7 +101,7 @@ def package_command(
     metrics: Annotated[Optional[Path], typer.Option("--metrics", help="metrics.json from `hoptac evaluate` (default: one next to the model).")] = None,
 ) -> None:
     """Build a pip-installable wheel of the model (spacy package), custom code included."""
-    from train.package import package_model
+    from hoptac.train.package import package_model
 
     typer.echo(package_model(model, output, name=name, version=version, metrics=metrics))
 
@@ -116,6 +114,6 @@ def predict_command(
     n_process: Annotated[int, typer.Option("--n-process", min=1)] = 1,
 ) -> None:
     """Entities and sector scores for every paragraph, streamed."""
-    from train.predict import predict
+    from hoptac.train.predict import predict
 
     typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process))

@@ -29,9 +29,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hoptac.errors import HoptacError
-from train.align import bio_to_spans
-from train.dataset import (
+from hoptac.train.align import bio_to_spans
+from hoptac.train.dataset import (
     FEATURES_DOC,
     _articles,
     bio_tags,
@@ -42,6 +41,9 @@ from train.dataset import (
     split_table,
     write_dataset,
 )
+
+from hoptac import __version__
+from hoptac.errors import HoptacError
 
 DOCSTART = "-DOCSTART-"
 _LABEL = re.compile(r"^[^\s]+$")
@@ -184,8 +186,6 @@ def train_name(path: Path) -> str:
 
 
 def _conll_card(files: dict[str, ConllFile], labels: list[str], counts: dict, articles: int, command: str) -> str:
-    from hoptac import __version__
-
     table = "\n".join(f"| {split} | `{f.path.name}` | `{f.sha256}` | {len(f.sentences)} |" for split, f in files.items())
     features = "\n".join(line for line in FEATURES_DOC.splitlines() if "`sectors`" not in line)
     return f"""\

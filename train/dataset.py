@@ -3,7 +3,7 @@
 ``build_dataset`` refuses exports that ``annotate.check`` finds errors in,
 resolves one annotation per task with the merge policy (``annotate.merge``),
 tokenizes with the project's tokenizer (``hoptac.tokenizer``: spaCy ``vi``, pyvi), aligns spans to tokens
-(``train.align``), splits by article (``doc_id``) and writes a folder holding:
+(``hoptac.train.align``), splits by article (``doc_id``) and writes a folder holding:
 
 - the ``save_to_disk`` dataset (``datasets.load_from_disk(DIR)`` → DatasetDict);
 - ``parquet/<split>.parquet``;
@@ -32,12 +32,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotate.check import check_exports
-from annotate.export import export_files, load_exports
-from annotate.merge import GROUND_TRUTH, MAJORITY_SECTORS, chosen_annotators, check_policy, primary_annotation
+from hoptac.annotate.check import check_exports
+from hoptac.annotate.export import export_files, load_exports
+from hoptac.annotate.merge import (
+    GROUND_TRUTH,
+    MAJORITY_SECTORS,
+    check_policy,
+    chosen_annotators,
+    primary_annotation,
+)
+from hoptac.train.align import AlignmentReport, align_spans, spans_to_bio, tokenize
+
+from hoptac import __version__
 from hoptac.errors import HoptacError
 from hoptac.schema import LabelSchema, load_schema
-from train.align import AlignmentReport, align_spans, spans_to_bio, tokenize
 
 SPLITS = ("train", "validation", "test")
 POLICY_TEXT = {
@@ -206,7 +214,7 @@ def split_rows(rows: list[dict], dev: float, test: float, seed: int, tries: int 
     Each split gets its share of the articles (at least one when its share is > 0). Among ``tries``
     shuffles drawn from ``seed`` (deterministic), the one whose splits best keep every label's
     share (paragraphs, entity spans per label, sectors per label) is chosen, a label present in
-    the data but absent from train costing most. Too few articles for every requested split →
+    the data but absent from hoptac.train costing most. Too few articles for every requested split →
     the same over paragraphs, said in ``method``.
     """
     if dev < 0 or test < 0 or dev + test >= 1:
@@ -216,7 +224,7 @@ def split_rows(rows: list[dict], dev: float, test: float, seed: int, tries: int 
     docs = sorted({row["doc_id"] for row in rows})
     tries = max(1, tries)
     choice = (f"of {tries} shuffles drawn with seed {seed}, the one that best keeps each label's share in "
-              f"every split (a label missing from train costing most, then a label missing from validation or test)")
+              f"every split (a label missing from hoptac.train costing most, then a label missing from validation or test)")
     if len(docs) >= needed:
         assignment = _balanced_assign(docs, _profiles(rows, "doc_id"), shares, seed, tries)
         splits = {name: [r for r in rows if assignment[r["doc_id"]] == name] for name in SPLITS}
@@ -466,8 +474,6 @@ FEATURES_DOC = """\
 def _export_card(ex: ExamplesReport, plan: SplitPlan, counts: dict, command: str) -> str:
     import datasets
     import spacy
-
-    from hoptac import __version__
 
     files = "\n".join(f"| `{Path(f).name}` | `{sha}` | {n} |" for f, sha, n in ex.files)
     left_out = "\n".join(f"- {line}" for line in ex.left_out_lines()) or "- none"

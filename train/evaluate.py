@@ -23,8 +23,13 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
+from hoptac.annotate.rules import rules_pipeline
+from hoptac.train.dataset import dataset_labels, examples_from_exports
+from hoptac.train.eval_report import interval, write_charts, write_report
+from hoptac.train.pipeline import decoded_rows, open_dataset
 
 from hoptac.errors import HoptacError
+from hoptac.model import load_model
 
 NONE = "(none)"
 BOOTSTRAP_SAMPLES = 1000
@@ -41,16 +46,11 @@ def load_data(data: Path) -> tuple[list[dict], str, list[str], list[str] | None]
     if not data.exists():
         raise HoptacError(f"{data}: no such dataset folder or export file")
     if data.is_dir():
-        from train.dataset import dataset_labels
-        from train.pipeline import decoded_rows, open_dataset
-
         ds = open_dataset(data)
         if "test" not in ds or len(ds["test"]) == 0:
             raise HoptacError(f"{data}: the test split is empty: nothing to evaluate on")
         entities, sectors = dataset_labels(ds)
         return decoded_rows(ds, "test"), f"{data} (test split)", entities, (sectors or None)
-    from train.dataset import examples_from_exports
-
     rows, report = examples_from_exports([data])
     if not rows:
         raise HoptacError(f"{data}: no annotated paragraph to evaluate on")
@@ -75,8 +75,6 @@ def predict(nlp, texts: list[str]) -> list[dict]:
 
 
 def rules_baseline():
-    from annotate.rules import rules_pipeline
-
     return rules_pipeline()
 
 
@@ -222,8 +220,6 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None)
     """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return a summary."""
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
-    from train.predict import load_model  # the one loader: folder or package, tokenizer and components registered
-
     nlp = load_model(str(model))
     rows, source, entity_labels, sector_labels = load_data(Path(data))
     texts = [row["text"] for row in rows]
@@ -242,8 +238,6 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
-    from train.eval_report import interval, write_charts, write_report
-
     charts = write_charts(out_dir, metrics, system["_ner_detail"], entity_labels)
     write_report(out_dir, str(model), metrics, system, base, rows, charts)
     micro = metrics["ner"]["micro"]["f1"]

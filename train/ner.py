@@ -19,9 +19,11 @@ from pathlib import Path
 import spacy
 from spacy.tokens import Doc, DocBin, Span
 
+from hoptac.components import LexiconFeatures
 from hoptac.errors import HoptacError
-from hoptac.tokenizer import TOKENIZER, VietnameseWords, blank_vi, tokenizer_places
-from train.components import LexiconFeatures
+from hoptac.lexicon import rules_lexicon, tokenizer_places
+from hoptac.model import blank_vi
+from hoptac.tokenizer import TOKENIZER, VietnameseWords
 
 
 @dataclass
@@ -160,35 +162,6 @@ def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: 
     best = spacy.load(best_dir if best_dir.exists() else out / "model-last")
     perf = best.meta.get("performance", {}) or {}
     return NerResult(best, _STEPS["last"], seconds, perf.get("ents_f") if dev_rows else None, labels)
-
-
-def rules_lexicon() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-    """Word lists for the lexicon features: the gazetteer and the lists of ``configs/rules.yml``.
-
-    Categories are feature names, not entity labels: the NER learns from the
-    data how far each list predicts which label.
-    """
-    from annotate.gazetteer import gazetteer, load_rules_config
-
-    cfg, gaz = load_rules_config(), gazetteer()
-    loc, off, fld, fig = (cfg.get(k, {}) for k in ("locality", "official", "field", "figure"))
-
-    def strings(*lists) -> list[str]:
-        return [str(x) for items in lists for x in (items or []) if isinstance(x, (str, int, float))]
-
-    phrases = {
-        "loc": strings(gaz.free), "ward": strings(gaz.ward),
-        "admin": strings(loc.get("admin_words"), loc.get("zone_words")),
-        "pair": strings(loc.get("pair_forms")),
-        "title": strings(off.get("titles")), "hon": strings(off.get("honorifics"), off.get("weak_honorifics")),
-        "org": strings(off.get("org_words")),
-        "field": strings(fld.get("lexicon")), "generic": strings(fld.get("generic")), "cue": strings(fld.get("cues")),
-        "scale": strings(fig.get("scale_words")), "unit": strings(fig.get("units")),
-        "clf": strings(fig.get("classifiers")), "time": strings(fig.get("time_words")),
-        "notfig": strings(fig.get("not_after")),
-    }
-    first = {"surname": strings(off.get("surnames"))}
-    return phrases, first
 
 
 STEP_COUNTER = "hoptac.count_steps.v1"

@@ -42,7 +42,11 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
+import hoptac.components
+import hoptac.tokenizer
 from hoptac.errors import HoptacError
+from hoptac.model import load_model
+from hoptac.schema import load_schema
 
 NER = "ner"
 LICENSE = "MIT"
@@ -103,8 +107,6 @@ def spacy_names(name: str, lang: str) -> tuple[str, str]:
 
 def read_pipeline(model_dir: Path) -> tuple[dict, "object"]:
     """(meta.json, loaded nlp) of a trained MODEL_DIR with an ``ner``; one-line errors otherwise."""
-    from train.predict import load_model
-
     model_dir = Path(model_dir)
     if not model_dir.exists():
         raise HoptacError(f"{model_dir}: no such model folder")
@@ -260,8 +262,6 @@ def _score_table(table: dict, first: str) -> list[str]:
 
 def model_card(meta: dict, package_name: str, with_sectors: bool) -> str:
     """README.md of the package: what it does, how to use it, labels, scores per label, data, license."""
-    from hoptac.schema import load_schema
-
     schema = load_schema()
     described = {e.name: e.description for e in schema.entities} | {s.name: s.description for s in schema.sectors}
     ner_labels = meta["labels"].get(NER, [])
@@ -413,33 +413,27 @@ def _check_build_backend() -> None:
 
 def _code_paths(nlp) -> list[Path]:
     """The toolkit's files the pipeline needs at load time: its tokenizer's, its components'."""
-    import hoptac.tokenizer
-
     paths = [Path(hoptac.tokenizer.__file__).resolve()] if isinstance(nlp.tokenizer, hoptac.tokenizer.VietnameseWords) else []
     return paths + ([_components_file()] if _needs_components(nlp) else [])
 
 
 def _needs_components(nlp) -> bool:
-    """Whether a component of the pipeline comes from a factory defined in ``train/components.py``."""
+    """Whether a component of the pipeline comes from a factory defined in ``hoptac/components.py``."""
     from spacy.util import registry
 
     for pipe in nlp.pipe_names:
         factory = nlp.get_pipe_meta(pipe).factory
         for name in (nlp.get_factory_name(factory), factory):
             if name in registry.factories:
-                if registry.factories.find(name).get("module") == "train.components":
+                if registry.factories.find(name).get("module") == "hoptac.components":
                     return True
                 break
     return False
 
 
 def _sector_factory() -> str:
-    import train.components
-
-    return train.components.FACTORY
+    return hoptac.components.FACTORY
 
 
 def _components_file() -> Path:
-    import train.components
-
-    return Path(train.components.__file__).resolve()
+    return Path(hoptac.components.__file__).resolve()

@@ -5,7 +5,7 @@ takes its labels from the features (entity labels from the BIO ``ner_tags``
 ClassLabel, sectors from the ``sectors`` ClassLabel when that column exists),
 trains the NER model (``train/ner.py``) and the sector classifier
 (``train/sectors.py``), and writes MODEL_DIR, loadable with ``spacy.load`` once
-``train.components`` is imported. ``only="ner"``/``"sectors"`` retrains one part
+``hoptac.components`` is imported. ``only="ner"``/``"sectors"`` retrains one part
 and keeps the other from the MODEL_DIR already there (if any).
 """
 
@@ -17,13 +17,14 @@ import time
 from pathlib import Path
 
 import spacy
+from hoptac.train.dataset import dataset_labels, load_dataset_dir
+from hoptac.train.ner import hoptac_settings, parse_overrides, train_ner
+from hoptac.train.sectors import load_sectors_config, train_sectors
+from hoptac.train.silver import silver_rows
 
+from hoptac import components  # noqa: F401  (registers the sector_classifier factory; the tokenizer: hoptac.tokenizer)
 from hoptac.errors import HoptacError
-from hoptac.tokenizer import new_blank
-from train import components  # noqa: F401  (registers the sector_classifier factory; the tokenizer: hoptac.tokenizer)
-from train.dataset import dataset_labels
-from train.ner import hoptac_settings, parse_overrides, train_ner
-from train.sectors import load_sectors_config, train_sectors
+from hoptac.model import new_blank
 
 SECTOR_PIPE = components.FACTORY
 
@@ -31,9 +32,7 @@ SECTOR_PIPE = components.FACTORY
 # ---------------------------------------------------------------- dataset access
 
 def open_dataset(path: Path):
-    """The DatasetDict at ``path`` (``train.dataset.load_dataset_dir``), checked for what training needs."""
-    from train.dataset import load_dataset_dir
-
+    """The DatasetDict at ``path`` (``hoptac.train.dataset.load_dataset_dir``), checked for what training needs."""
     path = Path(path)
     if not path.exists():
         raise HoptacError(f"{path}: no such dataset folder")
@@ -92,8 +91,6 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     spacy_overrides = parse_overrides(overrides or [])
     settings = hoptac_settings(Path(config), spacy_overrides)
     if silver and settings["silver_size"] > 0:
-        from train.silver import silver_rows
-
         exclude = {doc_id for split in ds.values() for doc_id in split["doc_id"]}
         extra = silver_rows(list(silver), settings["silver_size"], exclude, entity_labels, sector_labels,
                             seed=settings["silver_seed"], log=log)

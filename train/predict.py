@@ -1,7 +1,7 @@
 """Stage 3 (use): batch prediction with a trained pipeline, streamed.
 
 ``hoptac predict MODEL INPUT... -o OUT.jsonl``: every paragraph of the inputs
-(anything ``hoptac corpus build`` reads, via :func:`corpus.read.read_paragraphs`)
+(anything ``hoptac corpus build`` reads, via :func:`hoptac.corpus.read.read_paragraphs`)
 goes through the spaCy pipeline and comes out as one JSON line::
 
     {"id": "doc:3", "doc_id": "doc", "text": "…",
@@ -23,7 +23,6 @@ forked workers run the whole pipeline on chunks and return finished records
 
 from __future__ import annotations
 
-import importlib
 import json
 import multiprocessing as mp
 import os
@@ -34,53 +33,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus.read import Paragraph, ReadSummary, read_paragraphs
+from hoptac.corpus.read import Paragraph, ReadSummary, read_paragraphs
+
 from hoptac.errors import HoptacError
+from hoptac.model import load_model
 
 SCORE_DECIMALS = 4
 NER = "ner"
-
-
-def register_components() -> None:
-    """Import ``train.components`` so that spaCy knows the ``sector_classifier`` factory (and the tokenizer).
-
-    Only for loading a model *folder*: an installed model package brings its own
-    copy of the module (importing both would register the factory twice).
-    """
-    import hoptac.tokenizer  # noqa: F401  (the hoptac.vi_tokenizer.v1 tokenizer)
-
-    try:
-        importlib.import_module("train.components")
-    except ModuleNotFoundError as e:  # the module itself missing is fine; a broken import is not
-        if e.name != "train.components":
-            raise
-
-
-def load_model(model: str | Path):
-    """A spaCy pipeline with an ``ner`` from a model folder or an installed package name."""
-    import spacy
-
-    path = Path(model)
-    if path.exists():
-        if not path.is_dir() or not (path / "config.cfg").is_file() or not (path / "meta.json").is_file():
-            raise HoptacError(f"{path}: not a spaCy pipeline folder (needs config.cfg and meta.json)")
-        register_components()
-        target: str | Path = path
-    elif os.sep in str(model) or str(model).startswith("."):
-        raise HoptacError(f"{model}: no such model folder")
-    else:
-        target = str(model)
-    try:
-        nlp = spacy.load(target)
-    except OSError as e:
-        if isinstance(target, str):
-            raise HoptacError(f"{model}: no such model folder or installed spaCy package") from None
-        raise HoptacError(f"{model}: cannot load the pipeline ({_first_line(e)})") from None
-    except Exception as e:  # corrupt config, unknown factory, bad weights…
-        raise HoptacError(f"{model}: cannot load the pipeline ({type(e).__name__}: {_first_line(e)})") from None
-    if NER not in nlp.pipe_names:
-        raise HoptacError(f"{model}: the pipeline has no '{NER}' component (it has: {', '.join(nlp.pipe_names) or 'none'})")
-    return nlp
 
 
 def doc_record(paragraph_id: str, doc_id: str, doc) -> dict:
@@ -246,8 +205,3 @@ def _progress():
     size = shutil.get_terminal_size((80, 24))  # a pty may report 0×0: tqdm would then print nothing
     return tqdm(unit=" paragraphs", file=sys.stderr, mininterval=0.5, smoothing=0.1,
                 ncols=size.columns, nrows=size.lines)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -26,9 +26,17 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from hoptac.components import (
+    KEYWORD_MARK,
+    KEYWORD_PATTERN,
+    WORD_PATTERN,
+    PhraseIndex,
+    features_text,
+)
 from hoptac.errors import HoptacError
+from hoptac.lexicon import sector_keywords
+from hoptac.model import blank_vi
 from hoptac.schema import read_yaml
-from train.components import KEYWORD_MARK, KEYWORD_PATTERN, WORD_PATTERN, PhraseIndex, features_text
 
 DEFAULTS: dict = {
     "words": {"ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
@@ -74,7 +82,7 @@ def build_model(cfg: dict, with_keywords: bool = False) -> Pipeline:
     """The unfitted scikit-learn pipeline (only scikit-learn built-ins, so skops can trust it).
 
     ``with_keywords``: add the keyword-hit block (binary counts of the
-    ``__kw__SECTOR`` markers :func:`train.components.features_text` appends)."""
+    ``__kw__SECTOR`` markers :func:`hoptac.components.features_text` appends)."""
     words, chars, keywords, lr = cfg["words"], cfg["chars"], cfg["keywords"], cfg["logistic_regression"]
     blocks = [("words", TfidfVectorizer(analyzer="word", token_pattern=WORD_PATTERN, lowercase=False,
                                         ngram_range=tuple(words["ngram_range"]), min_df=words["min_df"],
@@ -126,14 +134,6 @@ def tune_thresholds(y_true: np.ndarray, proba: np.ndarray, grid: np.ndarray, def
     return thresholds
 
 
-def sector_keywords(labels: list[str]) -> dict[str, list[str]]:
-    """Keywords of ``configs/rules.yml`` for the dataset's sectors (sectors without any are left out)."""
-    from annotate.gazetteer import load_rules_config
-
-    keywords = load_rules_config().get("sectors") or {}
-    return {label: [str(k) for k in keywords[label]] for label in labels if keywords.get(label)}
-
-
 def keyword_documents(labels: list[str], index: PhraseIndex | None = None) -> list[tuple[str, str]]:
     """One tiny training document per sector keyword of ``configs/rules.yml`` (for the dataset's sectors only).
 
@@ -141,8 +141,6 @@ def keyword_documents(labels: list[str], index: PhraseIndex | None = None) -> li
     show still point to their sector, with a weight the classifier learns
     alongside the real paragraphs.
     """
-    from hoptac.tokenizer import blank_vi
-
     tokenizer = blank_vi().tokenizer
     return [(features_text((t.text for t in tokenizer(keyword)), index), label)
             for label, keywords in sector_keywords(labels).items() for keyword in keywords]

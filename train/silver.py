@@ -3,7 +3,7 @@
 ``hoptac train --silver NEWS`` adds ``silver_size`` paragraphs (``[hoptac]``
 section of ``configs/ner.cfg``), drawn with a fixed seed from anything ``hoptac
 corpus build`` reads, to the training split: their entities and sectors are the
-rules' predictions (``annotate.rules``). Articles of the dataset (any split) are
+rules' predictions (``hoptac.annotate.rules``). Articles of the dataset (any split) are
 never drawn, so nothing of the test split leaks in. The gold training paragraphs
 are repeated ``gold_repeat`` times so that they outweigh the silver ones where
 the two disagree. Only labels the dataset has are kept; a dataset whose labels
@@ -15,7 +15,11 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from hoptac.annotate.rules import rules_pipeline
+from hoptac.corpus.read import read_paragraphs
+
 from hoptac.errors import HoptacError
+from hoptac.schema import load_schema
 
 MIN_CHARS, MAX_CHARS = 40, 800
 OVERSAMPLE = 3  # draw this many times silver_size, keep the first silver_size with an entity
@@ -23,8 +27,6 @@ OVERSAMPLE = 3  # draw this many times silver_size, keep the first silver_size w
 
 def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], seed: int = 0) -> tuple[list[dict], int]:
     """Reservoir sample of ``size`` paragraphs (not titles, 40–800 chars); returns (rows, paragraphs seen)."""
-    from corpus.read import read_paragraphs
-
     rng = random.Random(seed)
     sample: list[dict] = []
     seen = 0
@@ -47,13 +49,9 @@ def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], see
 def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_labels: list[str],
                 sector_labels: list[str], seed: int = 0, log=print) -> list[dict]:
     """Dataset-like rows (tokens, offsets, spans, sectors as names) annotated by the rules."""
-    from annotate.rules import rules_pipeline
-
     for path in inputs:
         if not Path(path).exists():
             raise HoptacError(f"{path}: no such silver corpus file or folder")
-    from hoptac.schema import load_schema
-
     rule_labels = set(load_schema().entity_names)  # the rules produce the schema's labels
     wanted = set(entity_labels)
     if not (rule_labels & wanted):

@@ -309,11 +309,25 @@ class WordKeys:
         return keys
 
 
-@Language.factory(LEXICON_FACTORY, default_config={})
 def make_lexicon_features(nlp: Language, name: str) -> LexiconFeatures:
     return LexiconFeatures(nlp, name)
 
 
-@Language.factory(FACTORY, default_config={})
 def make_sector_classifier(nlp: Language, name: str) -> SectorClassifier:
     return SectorClassifier(nlp, name)
+
+
+def _register(name: str, factory, default_config: dict) -> None:
+    """``Language.factory``, unless a copy of this file registered ``name`` first.
+
+    A packaged model ships this file and imports it under another module name;
+    a process that imported the toolkit's ``hoptac.components`` already has the
+    factories, and spaCy refuses a second function under the same name. The
+    first registration serves both (its ``from_disk`` reads the same files).
+    """
+    if not Language.has_factory(name):
+        Language.factory(name, default_config=default_config)(factory)
+
+
+_register(LEXICON_FACTORY, make_lexicon_features, {})
+_register(FACTORY, make_sector_classifier, {})

@@ -1,4 +1,7 @@
-"""Stage 2 (pre-annotation): the LOCALITY gazetteer and the rules configuration.
+"""The word lists: the rules configuration (``configs/rules.yml``) and the LOCALITY gazetteer.
+
+The ground floor of the toolkit: the tokenizer's places, the lexicon features,
+the sector keywords and the rule pre-annotator (``annotate/rules.py``) all read them here.
 
 Place names come from the ``vietnamadminunits`` package, which ships both the
 pre-2025 units (63 provinces, their districts and wards) and the 2025 units
@@ -16,12 +19,11 @@ Names are graded by how safely they can be matched on their own:
   ``rules.yml``: matched only right after an administrative word ("xã", "phường"…).
 
 Pure-number names ("Phường 1", "Quận 3") are dropped: numbered units are found
-by a pattern (administrative word + number) in :mod:`annotate.rules`.
+by a pattern (administrative word + number) in :mod:`hoptac.annotate.rules`.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
 import unicodedata
@@ -30,9 +32,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from hoptac.errors import HoptacError
-from hoptac.schema import REPO_ROOT, read_yaml
+from hoptac.resources import rules_path
+from hoptac.schema import read_yaml
 
-DEFAULT_RULES = REPO_ROOT / "configs" / "rules.yml"
 RULES_SECTIONS = ("locality", "official", "field", "figure", "sectors")
 
 # Tone-mark placement on "oa", "oe", "uy" at the end of a syllable: both the
@@ -82,11 +84,6 @@ def tone_variants(name: str) -> set[str]:
 
 
 # --------------------------------------------------------------------------- config
-
-
-def rules_path() -> Path:
-    """``$HOPTAC_RULES`` if set, else ``configs/rules.yml`` of this checkout."""
-    return Path(os.environ.get("HOPTAC_RULES", DEFAULT_RULES))
 
 
 def load_rules_config(path: str | Path | None = None) -> dict:
