@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from hoptac.errors import HoptacError
+from hoptac.output import FORCE_HELP, check_output, write_text
 from hoptac.schema import load_schema
 
 app = typer.Typer(help="Stage 2: Label Studio — config, tasks, pull, check, agreement.", no_args_is_help=True)
@@ -29,13 +30,14 @@ def api_key() -> str:
 @app.command()
 def config(
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the XML here (default: stdout).")] = None,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Print the Label Studio labelling config generated from configs/labels.yml."""
     from hoptac.annotate.config import labelling_config
 
     xml = labelling_config(load_schema())
     if output:
-        output.write_text(xml, encoding="utf-8")
+        write_text(output, xml, kind="labelling config", force=force)
         typer.echo(f"wrote {output}")
     else:
         typer.echo(xml)
@@ -50,6 +52,7 @@ def export(
     ls_url: Annotated[Optional[str], LS_URL] = None,
     project: Annotated[str, typer.Option("--project", help="Label Studio project title (created or reused).")] = "hoptac",
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Tasks per import request.")] = 200,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Turn a corpus into Label Studio tasks, pre-annotated; write them to a file and/or a live server."""
     from hoptac.annotate.tasks import make_tasks
@@ -59,12 +62,13 @@ def export(
         raise HoptacError("say where the tasks go: -o FILE and/or --ls-url URL")
     if order not in ("corpus", "uncertainty"):
         raise HoptacError(f"--order must be 'corpus' or 'uncertainty', not {order!r}")
+    if output:
+        check_output(output, kind="tasks", inputs=[corpus], force=force)
     rows = read_corpus(corpus)
     tasks = make_tasks(rows, pre=pre, order=order)
     typer.echo(f"{len(rows)} paragraphs → {len(tasks)} tasks (pre-annotations: {pre})")
     if output:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+        write_text(output, json.dumps(tasks, ensure_ascii=False, indent=1), kind="tasks", inputs=[corpus], force=force)
         typer.echo(f"wrote {output}")
     if ls_url:
         from hoptac.annotate.studio import push_tasks

@@ -34,6 +34,7 @@ from hoptac.annotate.config import (
 )
 
 from hoptac.errors import HoptacError
+from hoptac.output import check_folder, write_new
 from hoptac.schema import load_schema
 
 TIMEOUT_SECONDS = 120.0
@@ -212,16 +213,13 @@ def _task_count(conn: _Connection, project_id: int) -> int:
 
 def pull_export(url: str, api_key: str, project_title: str, out_dir: Path) -> tuple[Path, dict]:
     """Save the project's full JSON export as a new ``<slug>-<UTC time>.json`` in ``out_dir``."""
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HoptacError(f"{out_dir}: not a folder (pull writes a new timestamped file into a folder)")
+    out_dir = check_folder(out_dir)  # before the download: a folder we can write into
     conn = _connect(url, api_key)
     with _errors(conn, api_key, f"project {project_title!r}"):
         project = _find_project(conn, project_title)
         raw = b"".join(conn.client.projects.exports.download_sync(
             project.id, export_type="JSON", download_all_tasks=True))
     counts = export_counts(_parse_export(raw, conn.url, project_title))
-    out_dir.mkdir(parents=True, exist_ok=True)
     return _write_new(out_dir, _slug(project_title), raw), counts
 
 
@@ -269,16 +267,10 @@ def _slug(title: str) -> str:
 
 
 def _write_new(out_dir: Path, slug: str, raw: bytes) -> Path:
+    """A new ``<slug>-<UTC time>[-n].json``: never overwrites an earlier pull (``hoptac.output.write_new``)."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    for n in range(1, 1000):
-        path = out_dir / (f"{slug}-{stamp}.json" if n == 1 else f"{slug}-{stamp}-{n}.json")
-        try:
-            with open(path, "xb") as f:  # exclusive: never overwrite an earlier pull
-                f.write(raw)
-            return path
-        except FileExistsError:
-            continue
-    raise HoptacError(f"{out_dir}: too many exports named {slug}-{stamp}*.json")
+    names = (f"{slug}-{stamp}.json" if n == 1 else f"{slug}-{stamp}-{n}.json" for n in range(1, 1000))
+    return write_new(out_dir, names, raw)
 
 
 # --------------------------------------------------------------------------- connection and errors

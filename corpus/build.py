@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from hoptac.corpus.read import ReadSummary, read_paragraphs
 
 from hoptac.errors import HoptacError
+from hoptac.output import atomic_file
 
 
-def build_corpus(inputs: list[Path], output: Path) -> ReadSummary:
-    """Write every paragraph of ``inputs`` to ``output`` (JSONL). Atomic: no partial file on error."""
+def build_corpus(inputs: list[Path], output: Path, force: bool = False) -> ReadSummary:
+    """Write every paragraph of ``inputs`` to ``output`` (JSONL), atomically (``hoptac.output``)."""
     summary = ReadSummary()
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".part")
-    try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            for paragraph in read_paragraphs(inputs, summary):
-                out.write(json.dumps(paragraph.to_dict(), ensure_ascii=False) + "\n")
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_file(output, kind="corpus", inputs=inputs, force=force) as out:
+        for paragraph in read_paragraphs(inputs, summary):
+            out.write(json.dumps(paragraph.to_dict(), ensure_ascii=False) + "\n")
     return summary
 
 

@@ -6,6 +6,8 @@ from typing import Annotated
 import typer
 from hoptac.corpus.build import build_corpus
 
+from hoptac.output import FORCE_HELP
+
 app = typer.Typer(help="Stage 1: seed articles → paragraph corpus (JSONL).", no_args_is_help=True)
 
 
@@ -13,9 +15,10 @@ app = typer.Typer(help="Stage 1: seed articles → paragraph corpus (JSONL).", n
 def build(
     inputs: Annotated[list[Path], typer.Argument(help="Text files, JSONL(.gz) files or folders of them.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Corpus file to write (JSONL).")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Split articles into paragraphs: one JSON line each (id, doc_id, index, title, text)."""
-    summary = build_corpus(inputs, output)
+    summary = build_corpus(inputs, output, force=force)
     for line in summary.lines():
         typer.echo(line)
     for place, reason in summary.skipped:

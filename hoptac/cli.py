@@ -6,6 +6,7 @@ one line (``hoptac: error: …``) and exits with status 2, never a traceback.
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -14,6 +15,7 @@ import typer
 
 from hoptac import __version__
 from hoptac.errors import HoptacError
+from hoptac.output import FORCE_HELP
 
 app = typer.Typer(
     name="hoptac",
@@ -41,11 +43,12 @@ def run_command(
     data: Annotated[Optional[list[Path]], typer.Option("--data", help="Label Studio exports (default: the seed's annotation).")] = None,
     workdir: Annotated[Path, typer.Option("-o", "--output", help="Work folder for every artefact.")] = Path("models") / "run",
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Training config override section.key=value (repeatable), as for `hoptac train`.")] = None,
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
     from hoptac.run import run
 
-    run(data, workdir, overrides)
+    run(data, workdir, overrides, force=force)
 
 
 def _register() -> None:
@@ -68,25 +71,43 @@ def _register() -> None:
 _register()
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that the output
+    being written is cleaned up (``hoptac.output``) before the process exits 143."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
+INTERRUPTED = 130  # 128 + SIGINT
+TERMINATED = 143  # 128 + SIGTERM
+
+
 def main() -> None:
+    """Run the CLI; errors are one line, Ctrl-C exits 130 and SIGTERM 143, outputs left as they were."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # typer turns KeyboardInterrupt into a returned 130
     except HoptacError as e:
         typer.echo(f"hoptac: error: {e}", err=True)
         sys.exit(2)
     except typer.Exit as e:
         sys.exit(e.exit_code)
-    except typer.Abort:
-        typer.echo("hoptac: aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        typer.echo("hoptac: interrupted", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, typer.Abort):
+        code = INTERRUPTED
+    except Terminated:
+        typer.echo("hoptac: terminated", err=True)
+        sys.exit(TERMINATED)
     except Exception as e:  # usage errors (typer ships its own copy of click's exceptions)
         if callable(getattr(e, "show", None)) and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             sys.exit(e.exit_code)
         raise
+    if code == INTERRUPTED:
+        typer.echo("hoptac: interrupted", err=True)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import typer
 from hoptac.annotate.tasks import make_tasks
 from hoptac.corpus.build import build_corpus, read_corpus
 from hoptac.errors import HoptacError
+from hoptac.output import output_folder, write_text
 from hoptac.resources import NER_CONFIG, SECTORS_CONFIG, SEED_ANNOTATIONS, SEED_ARTICLES
 from hoptac.train.dataset import build_dataset
 from hoptac.train.evaluate import evaluate
@@ -29,7 +30,8 @@ def default_exports() -> list[Path]:
     return sorted(SEED_ANNOTATIONS.glob("*.json"))
 
 
-def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrides: list[str] | None = None) -> None:
+def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrides: list[str] | None = None,
+        force: bool = False) -> None:
     """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
     started = time.time()
     exports = list(data) if data else default_exports()
@@ -38,7 +40,7 @@ def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrid
             raise HoptacError(f"{path}: no such export file")
     if not exports:
         raise HoptacError(f"{SEED_ANNOTATIONS}: no Label Studio export (*.json) to train on")
-    workdir.mkdir(parents=True, exist_ok=True)
+    output_folder(workdir, inputs=exports, force=force, command="hoptac run")
 
     corpus_path = workdir / "corpus.jsonl"
     summary = build_corpus([SEED_ARTICLES], corpus_path)
@@ -47,7 +49,7 @@ def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrid
     tasks_path = workdir / "tasks.json"
     rows = read_corpus(corpus_path)
     tasks = make_tasks(rows, pre="rules", order="corpus")
-    tasks_path.write_text(json.dumps(tasks, ensure_ascii=False, indent=1), encoding="utf-8")
+    write_text(tasks_path, json.dumps(tasks, ensure_ascii=False, indent=1), kind="tasks")
     typer.echo(f"[2/5] tasks: {len(rows)} paragraphs → {len(tasks)} Label Studio tasks pre-annotated by the rules → {tasks_path}")
 
     dataset_dir = workdir / "dataset"

@@ -181,7 +181,7 @@ def test_build_refuses_to_overwrite_a_foreign_folder(tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
     result = hoptac("dataset", "build", SEED_ANNOTATIONS, "-o", out)
-    assert result.returncode == 2 and "refusing" in result.stderr
+    assert result.returncode == 2 and "hoptac did not write it" in result.stderr
     assert (out / "notes.txt").read_text() == "keep me"
 
 

@@ -163,11 +163,12 @@ def test_malformed_input_mid_stream_leaves_no_output(model, tmp_path):
     good = json.dumps({"id": "a", "title": "Tiêu đề", "text": "Tiêu đề\nHà Nội hợp tác với Hải Phòng."}, ensure_ascii=False)
     bad.write_text(good + "\n{not json\n", encoding="utf-8")
     out = tmp_path / "o.jsonl"
-    out.write_text("previous\n", encoding="utf-8")
+    previous = '{"id": "x:0", "doc_id": "x", "text": "", "entities": [], "sectors": {}}\n'
+    out.write_text(previous, encoding="utf-8")  # an earlier prediction file: hoptac may replace it
     result, _ = predict(model, bad, out=out)
     assert_one_error_line(result, "bad.jsonl:2", "malformed JSON")
-    assert out.read_text(encoding="utf-8") == "previous\n"  # untouched: written atomically
-    assert not (tmp_path / "o.jsonl.part").exists()
+    assert out.read_text(encoding="utf-8") == previous  # untouched: written atomically
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "o.jsonl"]  # no temporary file left
 
 
 def test_rejects_zero_batch_size(model, tmp_path):

@@ -172,13 +172,14 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
 
 @pytest.mark.parametrize("args, needle", [
     (["train", "/nonexistent/dataset", "-o", "{tmp}/m"], "no such dataset folder"),
-    (["train", "{tmp}", "-o", "{tmp}/m"], "not a dataset folder"),
+    (["train", "{tmp}/plain", "-o", "{tmp}/m"], "not a dataset folder"),
     (["train", "{ds}", "-o", "{tmp}/m", "--set", "training.max_steps"], "expected section.key=value"),
     (["train", "{ds}", "-o", "{tmp}/m", "--config", "{tmp}/none.cfg"], "NER config not found"),
     (["train", "{ds}", "-o", "{tmp}/m", "--only", "both"], "--only must be"),
 ])
 def test_bad_training_input_is_one_line_exit_2(args, needle, seed_dataset, tmp_path):
     args = [a.format(tmp=tmp_path, ds=seed_dataset) for a in args]
+    (tmp_path / "plain").mkdir()
     result = hoptac(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

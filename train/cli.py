@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from hoptac.errors import HoptacError
+from hoptac.output import FORCE_HELP
 from hoptac.resources import NER_CONFIG, SECTORS_CONFIG
 
 dataset_app = typer.Typer(help="Label Studio exports or CoNLL files → Hugging Face dataset.", no_args_is_help=True)
@@ -16,6 +17,7 @@ dataset_app = typer.Typer(help="Label Studio exports or CoNLL files → Hugging 
 def dataset_build(
     exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Dataset folder to write.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     dev: Annotated[float, typer.Option("--dev", min=0.0, max=0.9, help="Share of articles for validation.")] = 0.1,
     test: Annotated[float, typer.Option("--test", min=0.0, max=0.9, help="Share of articles for test.")] = 0.2,
     seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = 0,
@@ -24,7 +26,7 @@ def dataset_build(
     """Build train/validation/test splits (grouped by article) with a dataset card."""
     from hoptac.train.dataset import build_dataset
 
-    report = build_dataset(exports, output, dev=dev, test=test, seed=seed, policy=policy)
+    report = build_dataset(exports, output, dev=dev, test=test, seed=seed, policy=policy, force=force)
     typer.echo(report.summary())
 
 
@@ -32,24 +34,26 @@ def dataset_build(
 def dataset_from_conll(
     train: Annotated[Path, typer.Option("--train", help="BIO-tagged CoNLL file for training.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Dataset folder to write.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     dev: Annotated[Optional[Path], typer.Option("--dev", help="Validation CoNLL file.")] = None,
     test: Annotated[Optional[Path], typer.Option("--test", help="Test CoNLL file.")] = None,
 ) -> None:
     """Import BIO CoNLL files; the label set comes from their tags."""
     from hoptac.train.conll import dataset_from_conll as build
 
-    typer.echo(build(train, output, dev=dev, test=test))
+    typer.echo(build(train, output, dev=dev, test=test, force=force))
 
 
 @dataset_app.command("to-conll")
 def dataset_to_conll(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for one CoNLL file per split.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
     """Write each split as a BIO CoNLL file."""
     from hoptac.train.conll import dataset_to_conll as write
 
-    typer.echo(write(dataset, output))
+    typer.echo(write(dataset, output, force=force))
 
 
 @dataset_app.command("stats")
@@ -63,6 +67,7 @@ def dataset_stats(dataset: Annotated[Path, typer.Argument(help="Dataset folder."
 def train_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder from `hoptac dataset build`.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder (a spaCy pipeline).")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     config: Annotated[Path, typer.Option("--config", help="spaCy NER training config.")] = NER_CONFIG,
     sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier hyper-parameters.")] = SECTORS_CONFIG,
     only: Annotated[Optional[str], typer.Option("--only", help="Train only 'ner' or 'sectors'.")] = None,
@@ -75,7 +80,7 @@ def train_command(
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
     summary = train_pipeline(dataset, output, config=config, sectors_config=sectors_config,
-                             only=only, overrides=overrides or [], silver=silver or None)
+                             only=only, overrides=overrides or [], silver=silver or None, force=force)
     typer.echo(summary)
 
 
@@ -83,6 +88,7 @@ def evaluate_command(
     model: Annotated[Path, typer.Argument(help="Model folder (or installed package name).")],
     data: Annotated[Path, typer.Argument(help="Dataset folder (its test split) or a Label Studio export file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Also score a baseline: 'rules'.")] = None,
 ) -> None:
     """Per-label evaluation: metrics.json, report.md and charts."""
@@ -90,12 +96,13 @@ def evaluate_command(
 
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
-    typer.echo(evaluate(str(model), data, output, baseline=baseline))
+    typer.echo(evaluate(str(model), data, output, baseline=baseline, force=force))
 
 
 def package_command(
     model: Annotated[Path, typer.Argument(help="Trained model folder.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the wheel.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     name: Annotated[str, typer.Option("--name", help="Installed package name, loadable with spacy.load (the language prefix vi_ is added if missing).")] = "vi_hoptac",
     version: Annotated[str, typer.Option("--version", help="Package version X.Y.Z.")] = "0.1.0",
     metrics: Annotated[Optional[Path], typer.Option("--metrics", help="metrics.json from `hoptac evaluate` (default: one next to the model).")] = None,
@@ -103,17 +110,18 @@ def package_command(
     """Build a pip-installable wheel of the model (spacy package), custom code included."""
     from hoptac.train.package import package_model
 
-    typer.echo(package_model(model, output, name=name, version=version, metrics=metrics))
+    typer.echo(package_model(model, output, name=name, version=version, metrics=metrics, force=force))
 
 
 def predict_command(
     model: Annotated[str, typer.Argument(help="Model folder or installed package name.")],
     inputs: Annotated[list[Path], typer.Argument(help="Anything `hoptac corpus build` reads.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Predictions (JSONL, one line per paragraph).")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
     n_process: Annotated[int, typer.Option("--n-process", min=1)] = 1,
 ) -> None:
     """Entities and sector scores for every paragraph, streamed."""
     from hoptac.train.predict import predict
 
-    typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process))
+    typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process, force=force))

@@ -44,6 +44,7 @@ from hoptac.train.dataset import (
 
 from hoptac import __version__
 from hoptac.errors import HoptacError
+from hoptac.output import atomic_dir, check_output
 
 DOCSTART = "-DOCSTART-"
 _LABEL = re.compile(r"^[^\s]+$")
@@ -149,9 +150,12 @@ def sentence_row(sentence: Sentence, row_id: str, doc_id: str, tag_index: dict[s
             "spans": spans, "annotators": []}
 
 
-def dataset_from_conll(train: Path, out_dir: Path, dev: Path | None = None, test: Path | None = None) -> str:
+def dataset_from_conll(train: Path, out_dir: Path, dev: Path | None = None, test: Path | None = None,
+                       force: bool = False) -> str:
     """CoNLL files → dataset folder (train / validation / test). Returns a summary."""
     given = {"train": train, "validation": dev, "test": test}
+    inputs = [Path(p) for p in given.values() if p is not None]
+    check_output(out_dir, kind="folder", inputs=inputs, force=force)
     files = {split: read_conll(Path(p)) for split, p in given.items() if p is not None}
     labels = sorted({tag[2:] for f in files.values() for s in f.sentences for tag in s.tags if tag != "O"})
     if not labels:
@@ -172,7 +176,7 @@ def dataset_from_conll(train: Path, out_dir: Path, dev: Path | None = None, test
     body = _conll_card(files, labels, counts, _articles(splits), command)
     out_dir = Path(out_dir)
     write_dataset(splits, features, out_dir, body, pretty_name=f"{train_name(train)} (BIO CoNLL import)",
-                  sectors=False)
+                  sectors=False, inputs=inputs, force=force, command=command)
     lines = [f"{split}: {len(f.sentences)} sentence(s), {sum(len(s.tokens) for s in f.sentences)} token(s) "
              f"from {f.path}" for split, f in files.items()]
     lines += [f"{split}: no file, empty split" for split in given if split not in files]
@@ -216,24 +220,23 @@ re-splitting); `title` is empty and `annotators` is empty.
 """
 
 
-def dataset_to_conll(dataset_dir: Path, out_dir: Path) -> str:
-    """Each non-empty split → ``<split>.conll``. Returns a summary."""
+def dataset_to_conll(dataset_dir: Path, out_dir: Path, force: bool = False) -> str:
+    """Each non-empty split → ``<split>.conll`` in the folder ``out_dir`` (written whole). Returns a summary."""
+    out_dir = Path(out_dir)
+    check_output(out_dir, kind="folder", inputs=[dataset_dir], force=force)
     dataset = load_dataset_dir(Path(dataset_dir))
     dataset_labels(dataset)  # a hoptac dataset: has ner_tags
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HoptacError(f"{out_dir}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
     lines = []
-    for split, data in dataset.items():
-        if len(data) == 0:
-            lines.append(f"{split}: empty, no file written")
-            continue
-        names = bio_tags(dataset_labels(data)[0])
-        path = out_dir / f"{split}.conll"
-        sentences, tokens_written, skipped = _write_split(path, data, names)
-        lines.append(f"{split}: {sentences} sentence(s), {tokens_written} token(s) → {path}"
-                     + (f" ({skipped} paragraph(s) without a word left out)" if skipped else ""))
+    with atomic_dir(out_dir, inputs=[dataset_dir], force=force,
+                    command=f"hoptac dataset to-conll {dataset_dir} -o {out_dir}") as folder:
+        for split, data in dataset.items():
+            if len(data) == 0:
+                lines.append(f"{split}: empty, no file written")
+                continue
+            names = bio_tags(dataset_labels(data)[0])
+            sentences, tokens_written, skipped = _write_split(folder / f"{split}.conll", data, names)
+            lines.append(f"{split}: {sentences} sentence(s), {tokens_written} token(s) → {out_dir / f'{split}.conll'}"
+                         + (f" ({skipped} paragraph(s) without a word left out)" if skipped else ""))
     return "\n".join(lines)
 
 
@@ -242,8 +245,7 @@ def _write_split(path: Path, data, names: list[str]) -> tuple[int, int, int]:
     with_docs = any(n > 1 for n in doc_sizes.values())
     sentences = tokens_written = skipped = 0
     previous_doc = None
-    tmp = path.with_name(path.name + ".part")
-    with open(tmp, "w", encoding="utf-8") as out:
+    with open(path, "w", encoding="utf-8") as out:
         for row in data:
             pairs = [(token_to_conll(tok), names[tag]) for tok, tag in zip(row["tokens"], row["ner_tags"])
                      if tok.strip()]
@@ -257,5 +259,4 @@ def _write_split(path: Path, data, names: list[str]) -> tuple[int, int, int]:
             out.write("\n")
             sentences += 1
             tokens_written += len(pairs)
-    tmp.replace(path)
     return sentences, tokens_written, skipped

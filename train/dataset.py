@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import shutil
-import tempfile
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -45,6 +43,7 @@ from hoptac.train.align import AlignmentReport, align_spans, spans_to_bio, token
 
 from hoptac import __version__
 from hoptac.errors import HoptacError
+from hoptac.output import atomic_dir, check_output
 from hoptac.schema import LabelSchema, load_schema
 
 SPLITS = ("train", "validation", "test")
@@ -321,11 +320,11 @@ class BuildReport:
 
 
 def build_dataset(exports: list[Path], out_dir: Path, dev: float = 0.1, test: float = 0.2, seed: int = 0,
-                  policy: str = GROUND_TRUTH) -> BuildReport:
+                  policy: str = GROUND_TRUTH, force: bool = False) -> BuildReport:
     """Exports → dataset folder. Refuses exports with check errors."""
     began = time.perf_counter()
     out_dir = Path(out_dir)
-    _check_output(out_dir)
+    check_output(out_dir, kind="folder", inputs=exports, force=force)
     rows, examples = examples_from_exports(exports, policy)
     if not rows:
         raise HoptacError(f"{', '.join(Path(f).name for f, _, _ in examples.files)}: no task has a submitted annotation")
@@ -336,7 +335,8 @@ def build_dataset(exports: list[Path], out_dir: Path, dev: float = 0.1, test: fl
                         "--test", str(test), "--seed", str(seed), "--policy", policy])
     body = _export_card(examples, plan, counts, command)
     write_dataset(plan.splits, examples.features, out_dir, body, pretty_name="hoptac: Vietnamese cooperation news "
-                  "(entities and sectors)", sectors=True)
+                  "(entities and sectors)", sectors=True, inputs=exports, force=force,
+                  command=command)
     return BuildReport(out_dir, examples, plan, counts, time.perf_counter() - began)
 
 
@@ -372,23 +372,15 @@ def _articles(splits: dict[str, list[dict]]) -> int:
     return len({row["doc_id"] for rows in splits.values() for row in rows})
 
 
-def _check_output(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise HoptacError(f"{out_dir}: exists and is not a folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "dataset_dict.json").exists():
-        raise HoptacError(f"{out_dir}: folder exists, is not empty and is not a dataset folder; "
-                          f"refusing to overwrite it")
-
-
 def write_dataset(splits: dict[str, list[dict]], features, out_dir: Path, card_body: str, pretty_name: str,
-                  sectors: bool) -> None:
-    """Write the DatasetDict (save_to_disk), parquet/<split>.parquet and README.md, replacing an
-    older dataset in ``out_dir`` only once the new one is complete; then check it loads back."""
+                  sectors: bool, inputs: list[Path] = (), force: bool = False, command: str = "") -> None:
+    """Write the DatasetDict (save_to_disk), parquet/<split>.parquet and README.md into ``out_dir``
+    (``hoptac.output.atomic_dir``: an older dataset is replaced only once the new one is complete);
+    then check it loads back."""
     from datasets import load_from_disk
 
-    _check_output(out_dir)
-    with _quiet():
-        _write(splits, features, out_dir, card_body, pretty_name, sectors)
+    with _quiet(), atomic_dir(out_dir, inputs=inputs, force=force, command=command) as tmp:
+        _write(splits, features, tmp, card_body, pretty_name, sectors)
     loaded = load_from_disk(str(out_dir))
     if {k: len(v) for k, v in loaded.items()} != {k: len(splits[k]) for k in splits}:
         raise HoptacError(f"{out_dir}: the written dataset does not load back with the same splits")
@@ -408,27 +400,18 @@ def _quiet():
             datasets.enable_progress_bars()
 
 
-def _write(splits, features, out_dir: Path, card_body: str, pretty_name: str, sectors: bool) -> None:
+def _write(splits, features, folder: Path, card_body: str, pretty_name: str, sectors: bool) -> None:
     from datasets import Dataset, DatasetDict
 
     dataset = DatasetDict({name: Dataset.from_dict({key: [row[key] for row in rows] for key in features},
                                                    features=features)
                            for name, rows in splits.items()})
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        # one shard per split, stated: datasets writes no shard for an empty split, which then fails to load
-        dataset.save_to_disk(str(tmp), num_shards={name: 1 for name in dataset})
-        (tmp / "parquet").mkdir()
-        for name, split in dataset.items():
-            split.to_parquet(str(tmp / "parquet" / f"{name}.parquet"))
-        (tmp / "README.md").write_text(dataset_card(dataset, card_body, pretty_name, sectors), encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+    # one shard per split, stated: datasets writes no shard for an empty split, which then fails to load
+    dataset.save_to_disk(str(folder), num_shards={name: 1 for name in dataset})
+    (folder / "parquet").mkdir()
+    for name, split in dataset.items():
+        split.to_parquet(str(folder / "parquet" / f"{name}.parquet"))
+    (folder / "README.md").write_text(dataset_card(dataset, card_body, pretty_name, sectors), encoding="utf-8")
 
 
 def dataset_card(dataset, body: str, pretty_name: str, sectors: bool) -> str:

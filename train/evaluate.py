@@ -30,6 +30,7 @@ from hoptac.train.pipeline import decoded_rows, open_dataset
 
 from hoptac.errors import HoptacError
 from hoptac.model import load_model
+from hoptac.output import atomic_dir, check_output
 
 NONE = "(none)"
 BOOTSTRAP_SAMPLES = 1000
@@ -216,10 +217,13 @@ def score(rows: list[dict], predictions: list[dict], entity_labels: list[str], s
 
 # ---------------------------------------------------------------- the command
 
-def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None) -> str:
+def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False) -> str:
     """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return a summary."""
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
+    out_dir = Path(out_dir)
+    inputs = [Path(data)] + ([Path(model)] if Path(model).exists() else [])
+    check_output(out_dir, kind="folder", inputs=inputs, force=force)
     nlp = load_model(str(model))
     rows, source, entity_labels, sector_labels = load_data(Path(data))
     texts = [row["text"] for row in rows]
@@ -235,11 +239,10 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None)
         metrics["baseline"] = {k: base[k] for k in ("ner", "ner_lenient", "sectors") if k in base}
     metrics["data"] = {"source": source, "paragraphs": len(rows),
                        "entities": sum(len(row.get("spans") or []) for row in rows)}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
-    charts = write_charts(out_dir, metrics, system["_ner_detail"], entity_labels)
-    write_report(out_dir, str(model), metrics, system, base, rows, charts)
+    with atomic_dir(out_dir, inputs=inputs, force=force, command=f"hoptac evaluate {model} {data}") as folder:
+        (folder / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
+        charts = write_charts(folder, metrics, system["_ner_detail"], entity_labels)
+        write_report(folder, str(model), metrics, system, base, rows, charts)
     micro = metrics["ner"]["micro"]["f1"]
     line = f"NER strict micro-F1 {micro:.3f} {interval(metrics['ner']['micro_f1_ci95'], len({r['doc_id'] for r in rows}))}"
     if base is not None:

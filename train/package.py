@@ -46,6 +46,7 @@ import hoptac.components
 import hoptac.tokenizer
 from hoptac.errors import HoptacError
 from hoptac.model import load_model
+from hoptac.output import atomic_file, check_folder, check_output, write_new
 from hoptac.schema import load_schema
 
 NER = "ner"
@@ -341,8 +342,10 @@ def model_card(meta: dict, package_name: str, with_sectors: bool) -> str:
 # ---------------------------------------------------------------- building
 
 def _build_wheel(model_copy: Path, build_dir: Path, code_paths: list[Path], short_name: str, version: str,
-                 log_path: Path) -> Path:
-    """Run spaCy's packaging in a child process; the wheel it built, or a one-line error."""
+                 log_path: Path, out_dir: Path) -> Path:
+    """Run spaCy's packaging in a child process; the wheel it built, or a one-line error.
+
+    The build log is kept (as a new file in ``out_dir``) only when the build fails."""
     args = {"input_dir": str(model_copy), "output_dir": str(build_dir), "code_paths": [str(p) for p in code_paths],
             "name": short_name, "version": version}
     script = ("import json, sys\nfrom pathlib import Path\nfrom spacy.cli.package import package\n"
@@ -357,29 +360,30 @@ def _build_wheel(model_copy: Path, build_dir: Path, code_paths: list[Path], shor
     if result.returncode != 0 or len(wheels) != 1:
         tail = [line for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
         last = tail[-1] if tail else f"exit status {result.returncode}"
-        raise HoptacError(f"{model_copy.name}: spacy package failed ({last.strip()[:300]}); full log: {log_path}")
+        kept = write_new(out_dir, (f"{log_path.stem}{'' if n == 1 else f'-{n}'}.log" for n in range(1, 1000)),
+                         log_path.read_bytes())
+        raise HoptacError(f"{model_copy.name}: spacy package failed ({last.strip()[:300]}); full log: {kept}")
     return wheels[0]
 
 
 def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", version: str = "0.1.0",
-                  metrics: Path | None = None) -> str:
+                  metrics: Path | None = None, force: bool = False) -> str:
     """Build ``{name}-{version}-py3-none-any.whl`` into ``out_dir``; returns a summary ending with its path."""
-    model_dir = Path(model_dir)
+    model_dir, out_dir = Path(model_dir), check_folder(out_dir)
     version = check_version(version)
     _check_build_backend()
     meta, nlp = read_pipeline(model_dir)
     if NER not in nlp.pipe_names:
         raise HoptacError(f"{model_dir}: the pipeline has no '{NER}' component")
     short_name, package_name = spacy_names(name, meta["lang"])
+    check_output(out_dir / f"{package_name}-{version}-py3-none-any.whl", kind="wheel", inputs=[model_dir], force=force)
     with_sectors = any(nlp.get_pipe_meta(pipe).factory == _sector_factory() for pipe in nlp.pipe_names)
     code_paths = _code_paths(nlp)
     metrics_path = find_metrics(model_dir, metrics)
     metrics_data = read_metrics(metrics_path)
     new_meta = package_meta(meta, nlp, short_name, version, metrics_data, metrics_path, with_sectors)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log_path = out_dir / f"{package_name}-{version}.build.log"
     with tempfile.TemporaryDirectory(prefix="hoptac-package-") as tmp:
+        log_path = Path(tmp) / f"{package_name}-{version}.build.log"
         model_copy = Path(tmp) / "model"
         shutil.copytree(model_dir, model_copy)
         (model_copy / "meta.json").write_text(json.dumps(new_meta, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -387,10 +391,10 @@ def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", versi
         (model_copy / "LICENSE").write_text(MIT_TEXT.format(year=date.today().year), encoding="utf-8")
         build_dir = Path(tmp) / "build"
         build_dir.mkdir()
-        built = _build_wheel(model_copy, build_dir, code_paths, short_name, version, log_path)
+        built = _build_wheel(model_copy, build_dir, code_paths, short_name, version, log_path, out_dir)
         wheel = out_dir / built.name
-        shutil.copy2(built, wheel)
-    log_path.unlink(missing_ok=True)
+        with atomic_file(wheel, kind="wheel", inputs=[model_dir], force=force, binary=True) as f:
+            f.write(built.read_bytes())
     scores = f"evaluation from {metrics_path}" if metrics_path else "no evaluation report found (said in the model card)"
     return "\n".join([
         f"package:  {package_name} {version} ({', '.join(nlp.pipe_names)}; {scores})",

@@ -11,7 +11,6 @@ and keeps the other from the MODEL_DIR already there (if any).
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from hoptac.train.silver import silver_rows
 from hoptac import components  # noqa: F401  (registers the sector_classifier factory; the tokenizer: hoptac.tokenizer)
 from hoptac.errors import HoptacError
 from hoptac.model import new_blank
+from hoptac.output import atomic_dir, check_output
 
 SECTOR_PIPE = components.FACTORY
 
@@ -74,7 +74,7 @@ def decoded_rows(ds, split: str) -> list[dict]:
 
 def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Path | None = None,
                    only: str | None = None, overrides: list[str] | None = None, log=print,
-                   silver: list[Path] | None = None) -> str:
+                   silver: list[Path] | None = None, force: bool = False) -> str:
     """Train NER and/or the sector classifier into MODEL_DIR ``output``; return a one-line summary.
 
     ``silver``: unlabelled news (anything ``hoptac corpus build`` reads) from which
@@ -83,6 +83,8 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
     output = Path(output)
+    inputs = [Path(dataset), *(Path(p) for p in silver or [])]
+    check_output(output, kind="folder", inputs=inputs, force=force)  # before hours of training, not after
     ds = open_dataset(dataset)
     entity_labels, sector_labels = dataset_labels(ds)
     train_rows, dev_rows = decoded_rows(ds, "train"), decoded_rows(ds, "validation")
@@ -134,7 +136,8 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
             parts.append("sectors: kept from the previous model")
 
         _set_meta(nlp, meta_extra)
-        _write_atomically(nlp, output)
+        with atomic_dir(output, inputs=inputs, force=force, command="hoptac train") as folder:
+            nlp.to_disk(folder)
     seconds = time.time() - started
     return f"trained {output} in {seconds:.0f}s: " + "; ".join(parts)
 
@@ -184,13 +187,3 @@ def _set_meta(nlp, extra: dict) -> None:
         "hoptac": extra,
     })
 
-
-def _write_atomically(nlp, output: Path) -> None:
-    """Write to a sibling folder, then swap: a failed write leaves the old model intact."""
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    nlp.to_disk(tmp)
-    if output.exists():
-        shutil.rmtree(output)
-    tmp.rename(output)

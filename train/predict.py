@@ -12,8 +12,8 @@ goes through the spaCy pipeline and comes out as one JSON line::
 rounded to 4 decimals, ``{}`` when the pipeline has no sector classifier.
 
 Nothing is held in memory but the batches in flight: paragraphs are streamed from
-the inputs through ``nlp.pipe`` to a ``.part`` file renamed over the output at the
-end (no partial output on error). With one process the pipeline is fed plain
+the inputs through ``nlp.pipe`` to a temporary file renamed over the output at the
+end (``hoptac.output``: no partial output on error or signal). With one process the pipeline is fed plain
 texts, not ``as_tuples=True`` (with ``as_tuples`` spaCy tokenizes in the parent
 process); the paragraph ids wait in a FIFO, and ``nlp.pipe`` keeps the input
 order, so the n-th doc out belongs to the n-th id in. With ``n_process > 1``
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing as mp
-import os
+import signal
 import sys
 import time
 from collections import deque
@@ -37,6 +37,7 @@ from hoptac.corpus.read import Paragraph, ReadSummary, read_paragraphs
 
 from hoptac.errors import HoptacError
 from hoptac.model import load_model
+from hoptac.output import atomic_file, check_output
 
 SCORE_DECIMALS = 4
 NER = "ner"
@@ -93,6 +94,12 @@ def _chunks(paragraphs: Iterator[Paragraph], size: int) -> Iterator[list[tuple[s
         yield chunk
 
 
+def _worker_signals() -> None:
+    """Workers leave Ctrl-C to the parent (which stops the pool) and die quietly on its SIGTERM."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _annotate_in_workers(nlp, paragraphs: Iterator[Paragraph], batch_size: int, n_process: int) -> Iterator[dict]:
     """Chunks of ``batch_size`` paragraphs go to ``n_process`` forked workers that run the whole
     pipeline (word segmentation included) and send back finished records, not Docs.
@@ -106,7 +113,7 @@ def _annotate_in_workers(nlp, paragraphs: Iterator[Paragraph], batch_size: int, 
     global _WORKER_NLP
     _WORKER_NLP = nlp
     in_flight: deque = deque()
-    with mp.get_context("fork").Pool(n_process) as pool:
+    with mp.get_context("fork").Pool(n_process, initializer=_worker_signals) as pool:
         try:
             for chunk in _chunks(paragraphs, batch_size):
                 in_flight.append(pool.apply_async(_records_of_chunk, (chunk,)))
@@ -140,17 +147,16 @@ def check_inputs(inputs: list[Path], batch_size: int, n_process: int) -> None:
             raise HoptacError(f"{path}: no such file or directory")
 
 
-def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1) -> PredictStats:
-    """Stream every paragraph of ``inputs`` through ``nlp`` into ``output`` (atomically)."""
+def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1,
+                    force: bool = False) -> PredictStats:
+    """Stream every paragraph of ``inputs`` through ``nlp`` into ``output`` (``hoptac.output.atomic_file``)."""
     check_inputs(inputs, batch_size, n_process)
     stats = PredictStats(ReadSummary())
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(output.name + ".part")
     start = time.perf_counter()
     progress = _progress()
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
+        with atomic_file(output, kind="predictions", inputs=inputs, force=force) as out:
             paragraphs = read_paragraphs(list(map(Path, inputs)), stats.read)
             for record in annotate(nlp, paragraphs, batch_size, n_process):
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
@@ -158,21 +164,21 @@ def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256
                 stats.entities += len(record["entities"])
                 stats.scored += bool(record["sectors"])
                 progress.update(1)
-        if stats.written != stats.read.paragraphs:
-            raise HoptacError(f"{output}: {stats.read.paragraphs} paragraphs read but {stats.written} written")
-        os.replace(tmp, output)
+            if stats.written != stats.read.paragraphs:
+                raise HoptacError(f"{output}: {stats.read.paragraphs} paragraphs read but {stats.written} written")
     finally:
         progress.close()
-        tmp.unlink(missing_ok=True)
     stats.seconds = time.perf_counter() - start
     return stats
 
 
-def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1) -> str:
+def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1,
+            force: bool = False) -> str:
     """``hoptac predict``: write predictions for every paragraph of ``inputs`` to ``output``; returns a summary."""
     check_inputs(inputs, batch_size, n_process)
+    check_output(output, kind="predictions", inputs=inputs, force=force)  # before loading the model
     nlp = load_model(model)
-    stats = predict_to_file(nlp, inputs, output, batch_size, n_process)
+    stats = predict_to_file(nlp, inputs, output, batch_size, n_process, force=force)
     return "\n".join(_summary_lines(stats, Path(output)))
 
 
