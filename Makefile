@@ -28,7 +28,7 @@ demo: venv
 # Headless Chromium + its driver for the browser test and the screenshot (Debian packages; run as root).
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium chromium-driver; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver; \
 	fi
 
 test: venv ls-venv browser

@@ -1,6 +1,6 @@
 """Stage 2 (annotate): the annotator's view, in a real browser.
 
-``python -m annotate.screenshot --out annotate/labelling-screen.png`` (or
+``python -m hoptac.annotate.screenshot --out annotate/labelling-screen.png`` (or
 ``make screenshot``) regenerates the README picture: it starts a throw-away
 Label Studio server in a temporary folder, pushes the seed article's tasks with
 their rule pre-annotations (``hoptac.annotate.tasks.make_tasks`` + ``hoptac.annotate.studio.push_tasks``,
@@ -12,12 +12,15 @@ the browser test (``tests/test_browser.py``) drives Label Studio with.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make browser``), selenium
 (the ``dev`` extra) and a Label Studio 1.23 virtualenv (``$HOPTAC_LS_VENV``, else
-``<repo>/.venv-ls`` from ``make ls-venv``). Nothing is downloaded at run time.
+``.venv-ls`` from ``make ls-venv``). Nothing is downloaded at run time. The picture
+carries the sha256 of the labelling config it shows (PNG text ``hoptac-labelling-config-sha256``):
+``tests/test_config.py`` fails when ``configs/labels.yml`` has changed since.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import shutil
 import sys
 import tempfile
@@ -30,10 +33,12 @@ from hoptac.annotate.studio import push_tasks
 from hoptac.annotate.tasks import make_tasks
 from hoptac.corpus.build import read_paragraphs
 
+from hoptac.annotate.config import labelling_config
 from hoptac.errors import HoptacError
+from hoptac.resources import SEED_ARTICLES
+from hoptac.schema import load_schema
 
-REPO = Path(__file__).resolve().parents[1]
-SEED_DIR = REPO / "seeds"
+SEED_DIR = SEED_ARTICLES
 DEFAULT_OUT = Path(__file__).resolve().parent / "labelling-screen.png"
 DEFAULT_PARAGRAPH = "hanoi-vi-ca-nuoc:18"  # three entity labels and three sectors pre-annotated
 CHROMIUM = Path("/usr/bin/chromium")
@@ -118,6 +123,34 @@ def save_png(driver, out: Path) -> Path:
     return out
 
 
+CONFIG_HASH_KEY = "hoptac-labelling-config-sha256"
+
+
+def config_hash() -> str:
+    """sha256 of the labelling config that ``configs/labels.yml`` gives today."""
+    return hashlib.sha256(labelling_config(load_schema()).encode("utf-8")).hexdigest()
+
+
+def stamp_config_hash(png: Path, digest: str) -> None:
+    """Record ``digest`` in the PNG's text metadata, so a test can tell a stale picture."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(CONFIG_HASH_KEY, digest)
+    with Image.open(png) as image:
+        image.load()
+        image.save(png, pnginfo=info)
+
+
+def picture_config_hash(png: Path) -> str | None:
+    """The labelling-config hash a screenshot was taken with (None for an unstamped picture)."""
+    from PIL import Image
+
+    with Image.open(png) as image:
+        return image.text.get(CONFIG_HASH_KEY)
+
+
 # --------------------------------------------------------------------------- the picture
 
 
@@ -141,11 +174,13 @@ def take_screenshot(out: Path, paragraph: str = DEFAULT_PARAGRAPH, project: str 
         with chromium() as driver:
             login(driver, server.url, server.username, server.password)
             open_task(driver, server.url, pushed.project_id, task.id, task.data["text"])
-            return save_png(driver, out)
+            save_png(driver, out)
+    stamp_config_hash(out, config_hash())
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m annotate.screenshot", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m hoptac.annotate.screenshot", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"PNG to write (default {DEFAULT_OUT})")
     parser.add_argument("--paragraph", default=DEFAULT_PARAGRAPH, help="para_id of the seed paragraph to show")
     args = parser.parse_args(argv)

@@ -164,3 +164,12 @@ def test_cli_config_follows_the_schema_file(tmp_path):
 def test_cli_config_prints_the_default_schema_config(schema):
     result = hoptac("annotate", "config", check=True, cwd=REPO)
     assert result.stdout.strip() == labelling_config(schema).strip()
+
+
+def test_readme_screenshot_shows_the_current_labelling_config():
+    """The README picture carries the hash of the config it shows; regenerate it with `make screenshot`."""
+    from hoptac.annotate.screenshot import config_hash, picture_config_hash
+
+    picture = REPO / "annotate" / "labelling-screen.png"
+    assert picture_config_hash(picture) == config_hash(), (
+        "annotate/labelling-screen.png was taken with another configs/labels.yml: run `make screenshot`")

@@ -64,13 +64,14 @@ def test_one_line_per_paragraph_with_valid_offsets_and_schema_labels(model, news
     schema = load_schema()
     n_entities = 0
     for row in rows:
-        assert set(row) == {"id", "doc_id", "text", "entities", "sectors"}
+        assert set(row) == {"id", "doc_id", "text", "entities", "sectors", "sector_labels"}
         for ent in row["entities"]:
             assert row["text"][ent["start"]:ent["end"]] == ent["text"]
             assert ent["label"] in schema.entity_names
             n_entities += 1
         assert set(row["sectors"]) == set(schema.sector_names)
         assert all(0.0 <= s <= 1.0 for s in row["sectors"].values())
+        assert set(row["sector_labels"]) <= set(schema.sector_names)
     assert n_entities > 0  # the tiny model does find something
     assert f"entities:   {n_entities}" in result.stdout
     assert not (tmp_path / "pred.jsonl.part").exists()
@@ -109,7 +110,7 @@ def test_pipeline_without_sector_classifier_gives_empty_sectors(model, tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out)
     assert len(rows) == len(list(read_paragraphs([SEED_TEXT])))
-    assert all(row["sectors"] == {} for row in rows)
+    assert all(row["sectors"] == {} and row["sector_labels"] == [] for row in rows)
     assert any(row["entities"] for row in rows)
 
 
@@ -179,3 +180,17 @@ def test_rejects_zero_batch_size(model, tmp_path):
     with pytest.raises(HoptacError, match="at least 1"):
         run(str(model), [SEED_TEXT], tmp_path / "o.jsonl", batch_size=0)
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_sector_labels_are_the_models_own_decisions(model, tmp_path):
+    """`sector_labels` is what `doc._.sectors` gives a spaCy user: the scores over the tuned thresholds."""
+    from hoptac.model import load_model
+
+    result, out = predict(model, SEED_TEXT, out=tmp_path / "pred.jsonl")
+    assert result.returncode == 0, result.stderr
+    nlp = load_model(model)
+    thresholds = dict(zip(nlp.get_pipe("sector_classifier").labels, nlp.get_pipe("sector_classifier").thresholds))
+    for row in read_jsonl(out):
+        assert row["sector_labels"] == nlp(row["text"])._.sectors
+        assert row["sector_labels"] == [s for s, score in row["sectors"].items() if score >= thresholds[s] - 1e-4] \
+            or any(abs(score - thresholds[s]) < 1e-4 for s, score in row["sectors"].items())

@@ -6,10 +6,12 @@ goes through the spaCy pipeline and comes out as one JSON line::
 
     {"id": "doc:3", "doc_id": "doc", "text": "…",
      "entities": [{"text": "Hà Nội", "label": "LOCALITY", "start": 12, "end": 18}],
-     "sectors": {"TRANSPORT": 0.8123, …}}
+     "sectors": {"TRANSPORT": 0.8123, …}, "sector_labels": ["TRANSPORT"]}
 
 ``start``/``end`` are character offsets into ``text``; ``sectors`` is ``doc.cats``
-rounded to 4 decimals, ``{}`` when the pipeline has no sector classifier.
+rounded to 4 decimals, and ``sector_labels`` the sectors over the thresholds the
+model tuned at training time (``doc._.sectors``, as ``spacy.load`` users get them);
+``{}`` and ``[]`` when the pipeline has no sector classifier.
 
 Nothing is held in memory but the batches in flight: paragraphs are streamed from
 the inputs through ``nlp.pipe`` to a temporary file renamed over the output at the
@@ -52,6 +54,7 @@ def doc_record(paragraph_id: str, doc_id: str, doc) -> dict:
         "entities": [{"text": ent.text, "label": ent.label_, "start": ent.start_char, "end": ent.end_char}
                      for ent in doc.ents],
         "sectors": {label: round(float(score), SCORE_DECIMALS) for label, score in doc.cats.items()},
+        "sector_labels": list(doc._.sectors or []) if doc.has_extension("sectors") else [],
     }
 
 
