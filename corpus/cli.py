@@ -8,7 +8,8 @@ from hoptac.corpus.build import build_corpus
 
 from hoptac.output import FORCE_HELP
 
-app = typer.Typer(help="Stage 1: seed articles → paragraph corpus (JSONL).", no_args_is_help=True)
+app = typer.Typer(help="Stage 1: seed articles → paragraph corpus (JSONL).", no_args_is_help=True,
+                  rich_markup_mode=None)
 
 
 @app.command()

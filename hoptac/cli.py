@@ -12,17 +12,30 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from hoptac import __version__
 from hoptac.errors import HoptacError
 from hoptac.output import FORCE_HELP
 
+# The commands in the order a paragraph meets them (help lists them so).
+PIPELINE_ORDER = ("corpus", "annotate", "dataset", "train", "evaluate", "package", "predict", "run")
+
+
+class PipelineOrder(TyperGroup):
+    def list_commands(self, ctx) -> list[str]:
+        names = super().list_commands(ctx)
+        return [n for n in PIPELINE_ORDER if n in names] + [n for n in names if n not in PIPELINE_ORDER]
+
+
 app = typer.Typer(
     name="hoptac",
+    cls=PipelineOrder,
     help="Vietnamese cooperation news: corpus → Label Studio → dataset → spaCy model.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: no type tags, wrapped (not cut) at any width
 )
 
 

@@ -11,7 +11,8 @@ from hoptac.errors import HoptacError
 from hoptac.output import FORCE_HELP
 from hoptac.resources import NER_CONFIG, SECTORS_CONFIG
 
-dataset_app = typer.Typer(help="Label Studio exports or CoNLL files → Hugging Face dataset.", no_args_is_help=True)
+dataset_app = typer.Typer(help="Label Studio exports or CoNLL files → Hugging Face dataset.", no_args_is_help=True,
+                          rich_markup_mode=None)
 
 @dataset_app.command("build")
 def dataset_build(
@@ -118,8 +119,8 @@ def predict_command(
     inputs: Annotated[list[Path], typer.Argument(help="Anything `hoptac corpus build` reads.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Predictions (JSONL, one line per paragraph).")],
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 256,
-    n_process: Annotated[int, typer.Option("--n-process", min=1)] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs per batch through the pipeline (and per chunk sent to a worker).")] = 256,
+    n_process: Annotated[int, typer.Option("--n-process", min=1, help="Worker processes (forked; each runs the whole pipeline). 2 on this project's 2-core machines.")] = 1,
 ) -> None:
     """Entities and sector scores for every paragraph, streamed."""
     from hoptac.train.predict import predict
