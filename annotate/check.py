@@ -51,6 +51,7 @@ class CheckReport:
     sectors_primary: Counter = field(default_factory=Counter)
     paragraphs_with_sectors: int = 0
     edge_whitespace_spans: int = 0  # a warning: guidelines keep spaces out of spans
+    normalised_tasks: int = 0  # text not normal (NFD, controls…): normalised, offsets remapped
     ignored_results: Counter = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (category, message)
 
@@ -110,6 +111,9 @@ class CheckReport:
         lines += [f"  {CATEGORIES[c]:<{width - 2}}{n:>10}" for c, n in self.error_counts().items()]
         if self.edge_whitespace_spans:
             lines.append(f"warning: {self.edge_whitespace_spans} span(s) start or end with whitespace")
+        if self.normalised_tasks:
+            lines.append(f"note: {self.normalised_tasks} task text(s) normalised (NFC, control characters "
+                         f"removed…), span offsets remapped to the normalised text")
         if self.ignored_results:
             kinds = ", ".join(f"{n} '{k}'" for k, n in sorted(self.ignored_results.items()))
             lines.append(f"ignored results (not 'labels'/'choices'): {kinds}")
@@ -143,6 +147,7 @@ def check_tasks(tasks: list[Task], report: CheckReport) -> CheckReport:
 
 def _count_task(task: Task, report: CheckReport) -> None:
     report.tasks += 1
+    report.normalised_tasks += task.normalised
     report.articles.add(task.doc_id)
     report.annotations += len(task.annotations)
     report.cancelled += sum(a.cancelled for a in task.annotations)

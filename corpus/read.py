@@ -4,19 +4,21 @@ Text files: the first non-empty line is the title; every non-empty line is a
 paragraph (index 0 is the title). JSONL records: ``{"id", "title", "text"}``,
 ``text`` holding the paragraphs one per line, the first being the title.
 
-Every paragraph is normalised to Unicode NFC with control characters removed
-(a tab becomes a space, so words are not glued); no other character changes.
+Every paragraph is normalised by :func:`hoptac.corpus.text.normalise`: Unicode
+NFC with control characters removed (a tab becomes a space, so words are not
+glued); no other character changes.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import unicodedata
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hoptac.corpus.text import normalise
 
 from hoptac.errors import HoptacError
 
@@ -68,17 +70,6 @@ class ReadSummary:
         out.append(f"ignored:    {len(self.ignored)} file(s) not .txt/.jsonl/.jsonl.gz")
         out += [f"  - {path}" for path in self.ignored]
         return out
-
-
-def normalise(text: str) -> str:
-    """NFC, control characters removed (tab → space). Nothing else changes."""
-    if not text.isascii() or any(c < " " or c == "\x7f" for c in text):
-        text = "".join(
-            " " if c == "\t" else c
-            for c in unicodedata.normalize("NFC", text)
-            if c == "\t" or unicodedata.category(c) != "Cc"
-        )
-    return text
 
 
 def split_paragraphs(text: str) -> list[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import NEWS, SEED_TEXT, hoptac
 from hoptac.corpus.read import normalise, split_paragraphs
+from hoptac.corpus.text import normalise_with_offsets
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -144,3 +145,36 @@ def test_news_corpus_counts_add_up(tmp_path):
     with open(out, encoding="utf-8") as f:
         lines = sum(1 for _ in f)
     assert f"paragraphs: {lines}" in result.stdout
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=60))
+def test_offset_maps_are_monotonic_and_cover_both_texts(text):
+    norm = normalise_with_offsets(text)
+    assert norm.text == normalise(text)
+    starts = [norm.start(i) for i in range(len(text) + 1)]
+    ends = [norm.end(i) for i in range(len(text) + 1)]
+    assert starts == sorted(starts) and ends == sorted(ends)
+    assert starts[0] == ends[0] == 0 and starts[-1] == ends[-1] == len(norm.text)
+    assert all(s <= e for s, e in zip(starts, ends))
+    for j in range(len(norm.text)):  # every normalised character comes from a non-empty original piece
+        assert 0 <= norm.orig_start(j) < norm.orig_end(j + 1) <= len(text)
+
+
+# every Vietnamese letter, in both cases and with each of the five tone marks, precomposed
+VI_LETTERS = sorted({unicodedata.normalize("NFC", v + tone) for base in "aăâeêioôơuưy"
+                     for v in (base, base.upper()) for tone in ("", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323")}
+                    | set("bcdđghklmnpqrstvxBCDĐGHKLMNPQRSTVX .,0"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=VI_LETTERS, max_size=40))
+def test_decomposed_vietnamese_maps_exactly_to_its_nfc(nfc):
+    nfd = unicodedata.normalize("NFD", nfc)
+    to_nfd = [0]
+    for c in nfc:
+        to_nfd.append(to_nfd[-1] + len(unicodedata.normalize("NFD", c)))
+    norm = normalise_with_offsets(nfd)
+    assert norm.text == nfc
+    assert [norm.start(o) for o in to_nfd] == [norm.end(o) for o in to_nfd] == list(range(len(nfc) + 1))
+    assert [norm.orig_end(j) for j in range(len(nfc) + 1)] == to_nfd

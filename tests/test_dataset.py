@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import tempfile
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -294,3 +296,34 @@ def test_export_to_rows_accounts_for_every_span(paragraphs):
         tags = [names[t] for t in row["ner_tags"]]
         assert [(row["token_starts"][a], row["token_ends"][b - 1], lab) for a, b, lab in bio_to_spans(tags)] == \
                [(s["start"], s["end"], s["label"]) for s in row["spans"]]
+
+
+# ---------------------------------------------------------------- hostile input
+
+def nfd_export(tasks: list[dict]) -> list[dict]:
+    """The tasks with their text, title and span texts decomposed (NFD), offsets into the NFD text."""
+    out = copy.deepcopy(tasks)
+    for t in out:
+        text = t["data"]["text"]
+        to_nfd = [0]
+        for c in text:
+            to_nfd.append(to_nfd[-1] + len(unicodedata.normalize("NFD", c)))
+        t["data"]["text"] = unicodedata.normalize("NFD", text)
+        t["data"]["title"] = unicodedata.normalize("NFD", t["data"]["title"])
+        for a in t["annotations"]:
+            for r in a["result"]:
+                if r["type"] == "labels":
+                    v = r["value"]
+                    v.update(start=to_nfd[v["start"]], end=to_nfd[v["end"]], text=unicodedata.normalize("NFD", v["text"]))
+    return out
+
+
+def test_nfd_export_builds_the_same_rows_as_nfc(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:60]
+    nfd = nfd_export(tasks)
+    assert nfd[0]["data"]["text"] != tasks[0]["data"]["text"]
+    rows, report = examples_from_exports([write(tmp_path, tasks, "nfc.json")])
+    nfd_rows, nfd_report = examples_from_exports([write(tmp_path, nfd, "nfd.json")])
+    assert report.normalised == 0 and nfd_report.normalised == len(tasks)
+    assert nfd_rows == rows  # text, title, tokens, offsets, tags and span texts alike
+    assert any(r["spans"] for r in rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from hoptac.annotate.merge import (
     chosen_annotators,
     primary_annotation,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hoptac.schema import load_schema
 
@@ -277,3 +280,76 @@ def test_unknown_policy_is_an_error(tmp_path):
 
     with pytest.raises(HoptacError, match="merge policy"):
         primary_annotation(loaded_task(tmp_path, []), "newest")
+
+
+# ---------------------------------------------------------------- normalisation (NFD exports)
+
+VI_WORDS = ["Đắk", "Nông", "Hà", "Nội", "Bắc", "Ninh", "Thừa", "Thiên", "Huế", "hợp", "tác", "đầu", "tư",
+            "Nguyễn", "Thị", "Ánh", "Tuyết", "kỹ", "thuật", "Quảng", "Ngãi", "ở", "ưu", "đãi", "12,5", "tỷ"]
+
+
+def nfd_offsets(text: str) -> list[int]:
+    """Offset in NFD(text) of every offset of the NFC ``text``."""
+    offsets = [0]
+    for c in text:
+        offsets.append(offsets[-1] + len(unicodedata.normalize("NFD", c)))
+    return offsets
+
+
+@st.composite
+def text_with_spans(draw):
+    """A Vietnamese text (NFC) and non-overlapping labelled spans on word boundaries."""
+    words = draw(st.lists(st.sampled_from(VI_WORDS), min_size=1, max_size=14))
+    text = " ".join(words)
+    starts = [0]
+    for w in words[:-1]:
+        starts.append(starts[-1] + len(w) + 1)
+    spans, k = [], 0
+    while k < len(words):
+        length = draw(st.integers(0, 3))
+        if length and k + length <= len(words):
+            spans.append((starts[k], starts[k + length - 1] + len(words[k + length - 1]),
+                          draw(st.sampled_from([LOC, OFF, "FIELD"]))))
+        k += max(length, 1)
+    return text, spans
+
+
+def export_of(text: str, spans: list[tuple[int, int, str]], title: str = "Tiêu đề") -> list[dict]:
+    result = [{"from_name": "ner", "to_name": "text", "type": "labels",
+               "value": {"start": s, "end": e, "text": text[s:e], "labels": [label]}} for s, e, label in spans]
+    return [{"id": 1, "data": {"text": text, "title": title, "doc_id": "d", "para_id": "d:0"},
+             "annotations": [annotation(result)]}]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text_with_spans())
+def test_nfd_export_loads_as_its_nfc_original(tmp_path, case):
+    text, spans = case
+    nfd = unicodedata.normalize("NFD", text)
+    to_nfd = nfd_offsets(text)
+    nfd_spans = [(to_nfd[s], to_nfd[e], label) for s, e, label in spans]
+    assert all(nfd[s:e] == unicodedata.normalize("NFD", text[a:b]) for (s, e, _), (a, b, _) in zip(nfd_spans, spans))
+    [loaded] = load_exports([write(tmp_path, export_of(nfd, nfd_spans, unicodedata.normalize("NFD", "Tiêu đề")))])
+    [original] = load_exports([write(tmp_path, export_of(text, spans), "nfc.json")])
+    assert loaded.text == text and loaded.title == "Tiêu đề"
+    assert loaded.annotations[0].spans == original.annotations[0].spans
+    assert [(s.start, s.end, s.label, s.text) for s in loaded.annotations[0].spans] == \
+        [(s, e, label, text[s:e]) for s, e, label in spans]
+    assert loaded.normalised == (nfd != text) and not original.normalised
+    assert check_exports([tmp_path / "export.json"], SCHEMA).errors == []
+
+
+def test_cli_check_of_an_nfd_export_says_it_normalised(tmp_path):
+    tasks = valid_export()
+    for t in tasks:
+        t["data"]["text"] = unicodedata.normalize("NFD", t["data"]["text"])
+        for r in t["annotations"][0]["result"]:
+            if r["type"] == "labels":  # offsets into the NFD text
+                nfc_text = unicodedata.normalize("NFC", t["data"]["text"])
+                to_nfd = nfd_offsets(nfc_text)
+                r["value"].update(start=to_nfd[r["value"]["start"]], end=to_nfd[r["value"]["end"]],
+                                  text=unicodedata.normalize("NFD", r["value"]["text"]))
+    result = hoptac("annotate", "check", write(tmp_path, tasks))
+    assert result.returncode == 0, result.stderr
+    assert table_numbers(result.stdout)["errors"] == [0]
+    assert "note: 2 task text(s) normalised" in result.stdout

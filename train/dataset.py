@@ -124,6 +124,7 @@ class ExamplesReport:
     entity_labels: list[str]
     sector_labels: list[str]
     tasks: int = 0
+    normalised: int = 0  # tasks whose text was normalised (offsets remapped)
     left_out: Counter = field(default_factory=Counter)  # reason → tasks
     alignment: AlignmentReport = field(default_factory=AlignmentReport)
 
@@ -157,6 +158,7 @@ def examples_from_exports(paths: list[Path], policy: str = GROUND_TRUTH,
     rows, per_file = [], Counter()
     for task in load_exports(files):
         report.tasks += 1
+        report.normalised += task.normalised
         per_file[task.file] += 1
         annotation = primary_annotation(task, policy)
         if annotation is None:
@@ -311,6 +313,9 @@ class BuildReport:
         lines = [f"read {ex.tasks} task(s) from {len(ex.files)} export(s); merge policy: {ex.policy}",
                  f"rows: {rows} (+ {sum(ex.left_out.values())} task(s) left out = {ex.tasks})"]
         lines += [f"  left out: {line}" for line in ex.left_out_lines()]
+        if ex.normalised:
+            lines.append(f"normalised text: {ex.normalised} task(s) (NFC, control characters removed…), "
+                         f"span offsets remapped")
         lines.append(f"split: {self.plan.method}")
         if not self.plan.grouped:
             lines.append("warning: too few articles for a split grouped by article; fell back to paragraphs")
