@@ -4,9 +4,17 @@ Text files: the first non-empty line is the title; every non-empty line is a
 paragraph (index 0 is the title). JSONL records: ``{"id", "title", "text"}``,
 ``text`` holding the paragraphs one per line, the first being the title.
 
-Every paragraph is normalised by :func:`hoptac.corpus.text.normalise`: Unicode
-NFC with control characters removed (a tab becomes a space, so words are not
-glued); no other character changes.
+A line ends wherever ``str.splitlines`` ends one: LF, CR alone, CR LF, VT (Word's
+soft return), FF, NEL, U+2028, U+2029 and the FS/GS/RS controls, so none of them
+glues two paragraphs together.
+
+Every paragraph is normalised by :func:`hoptac.corpus.text.normalise` (the rules
+are in that module's docstring): Unicode NFC; a tab becomes a space; other
+control characters are removed; a zero-width space (U+200B) becomes a space
+between two non-space characters and nothing elsewhere (it marks a word
+boundary); the invisible characters that live inside a word are removed: soft
+hyphen U+00AD ("Bắc\u00adNinh" → "BắcNinh", as shown), ZWNJ U+200C, ZWJ U+200D,
+word joiner U+2060, BOM/ZWNBSP U+FEFF. No other character changes.
 """
 
 from __future__ import annotations
@@ -73,8 +81,8 @@ class ReadSummary:
 
 
 def split_paragraphs(text: str) -> list[str]:
-    """Non-empty lines, normalised."""
-    return [p for p in (normalise(line) for line in text.split("\n")) if p.strip()]
+    """Non-empty lines, normalised; a line ends wherever ``str.splitlines`` ends one."""
+    return [p for p in (normalise(line) for line in text.splitlines()) if p.strip()]
 
 
 def paragraph_id(doc_id: str, index: int) -> str:

@@ -5,8 +5,26 @@ Label Studio exports: :mod:`hoptac.annotate.export`; the rules pre-annotator on
 text that is not normal) it goes through :func:`normalise`:
 
 - Unicode NFC;
-- control characters (category ``Cc``) are removed, except a tab, which becomes
-  a space so that words are not glued together.
+- a tab becomes a space, and so does a line or paragraph break (every character
+  ``str.splitlines`` breaks on: LF, CR, VT, FF, FS, GS, RS, NEL, U+2028,
+  U+2029), so that words are not glued together; paragraphs are split on them
+  before (:func:`hoptac.corpus.read.split_paragraphs`), so only a text that is
+  one paragraph already (a Label Studio task) can still hold one;
+- other control characters (category ``Cc``) are removed;
+- invisible characters, decided one by one by what each means:
+
+  - U+200B ZERO WIDTH SPACE marks a word boundary: it becomes a space between
+    two characters that are not spaces ("Hà\u200bNội" → "Hà Nội") and is
+    removed elsewhere (next to a space, at either end), so no double space appears;
+  - U+00AD SOFT HYPHEN is a hyphenation point *inside* a word, shown only at a
+    line end: removed, the word stays whole as the reader sees it
+    ("in\u00adter\u00adnet" → "internet", "Bắc\u00adNinh" → "BắcNinh");
+  - U+200C ZERO WIDTH NON-JOINER and U+200D ZERO WIDTH JOINER only steer how
+    letters join (Indic scripts, emoji sequences), never a word boundary: removed;
+  - U+FEFF ZERO WIDTH NO-BREAK SPACE (a byte order mark inside the text) and
+    U+2060 WORD JOINER say "no break here": removed.
+
+  No other character changes (no-break spaces, dashes, quotes stay as they are).
 
 :func:`normalise_with_offsets` does the same and keeps, for every offset of the
 original text, the offset in the normalised one (and back), so that spans drawn
@@ -17,25 +35,34 @@ its combining mark) moves outward to the whole character.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines breaks on
+ZWSP = "\u200b"
+REMOVED_INVISIBLE = "\u00ad\u200c\u200d\u2060\ufeff"  # soft hyphen, ZWNJ, ZWJ, word joiner, ZWNBSP/BOM
+# every character normalise may change, but for NFC: Cc (U+0000–001F, U+007F–009F), U+2028/2029, invisibles
+_SPECIAL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029" + ZWSP + REMOVED_INVISIBLE + "]")
+
+
 def _replacement(c: str) -> str | None:
-    """What ``c`` becomes: ``None`` = unchanged, ``""`` = removed, ``" "`` = a space."""
-    if c == "\t":
+    """What ``c`` becomes: ``None`` = unchanged, ``""`` = removed, ``" "`` = a space,
+    ``ZWSP`` = a space or nothing, by its neighbours."""
+    if c == "\t" or c in LINE_BREAKS:
         return " "
-    if unicodedata.category(c) == "Cc":
+    if c == ZWSP:
+        return ZWSP
+    if c in REMOVED_INVISIBLE or unicodedata.category(c) == "Cc":
         return ""
     return None
 
 
 def is_normal(text: str) -> bool:
     """Whether :func:`normalise` leaves ``text`` as it is."""
-    if text.isascii():
-        return not any(c < " " or c == "\x7f" for c in text)
-    return unicodedata.is_normalized("NFC", text) and all(_replacement(c) is None for c in text)
+    return not _SPECIAL.search(text) and (text.isascii() or unicodedata.is_normalized("NFC", text))
 
 
 def normalise(text: str) -> str:
@@ -116,8 +143,16 @@ def normalise_with_offsets(text: str) -> Normalised:
     if is_normal(text):
         return Normalised(text, text)
     kept: list[tuple[int, str]] = []  # (original offset, character after replacement)
+    replaced = [_replacement(c) for c in text]
+    following = [""] * (len(text) + 1)  # the next character that stays (after replacement), for ZWSP
+    for i in range(len(text) - 1, -1, -1):
+        r = replaced[i]
+        following[i] = following[i + 1] if r in ("", ZWSP) else text[i] if r is None else r
     for i, c in enumerate(text):
-        new = _replacement(c)
+        new = replaced[i]
+        if new == ZWSP:  # a space between two characters that are not spaces, else nothing
+            after = following[i + 1]
+            new = " " if kept and not kept[-1][1].isspace() and after and not after.isspace() else ""
         if new is None:
             kept.append((i, c))
         elif new:

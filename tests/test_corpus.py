@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import unicodedata
 from pathlib import Path
 
@@ -121,15 +122,24 @@ def test_empty_files_are_skipped_with_warning_and_counted(tmp_path):
     assert len(read_jsonl(out)) == 2
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80))
-def test_normalise_only_removes_controls(text):
+def reference_normalise(text: str) -> str:
+    """The rules of hoptac/corpus/text.py's docstring, written out another way."""
+    breaks = {c for c in map(chr, range(0x3000)) if len(f"a{c}b".splitlines()) == 2} | {"\u2028", "\u2029"}
+    out = "".join(" " if c == "\t" or c in breaks
+                  else "" if unicodedata.category(c) == "Cc" or c in "\u00ad\u200c\u200d\u2060\ufeff"
+                  else c for c in text)
+    out = re.sub("(?<=[^\\s\u200b])\u200b+(?=[^\\s\u200b])", " ", out).replace("\u200b", "")
+    return unicodedata.normalize("NFC", out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)) | st.sampled_from(
+    "\t\r\x0b\x0c\x85\u2028\u2029\u200b\u200c\u200d\u00ad\ufeff\u2060 a"), max_size=80))
+def test_normalise_changes_only_controls_breaks_and_invisibles(text):
     out = normalise(text)
     assert unicodedata.is_normalized("NFC", out)
     assert not any(unicodedata.category(c) == "Cc" for c in out)
-    kept = unicodedata.normalize("NFC", "".join(" " if c == "\t" else c for c in text
-                                                if c == "\t" or unicodedata.category(c) != "Cc"))
-    assert out == kept
+    assert out == reference_normalise(text)
 
 
 @given(st.lists(st.text(alphabet="aàá ẠbĐ\t", max_size=10), max_size=8))
@@ -178,3 +188,42 @@ def test_decomposed_vietnamese_maps_exactly_to_its_nfc(nfc):
     assert norm.text == nfc
     assert [norm.start(o) for o in to_nfd] == [norm.end(o) for o in to_nfd] == list(range(len(nfc) + 1))
     assert [norm.orig_end(j) for j in range(len(nfc) + 1)] == to_nfd
+
+
+# ---------------------------------------------------------------- line breaks and invisible characters
+
+@pytest.mark.parametrize("sep", ["\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\x1c", "\r\n"])
+def test_every_line_break_of_splitlines_ends_a_paragraph(tmp_path, sep):
+    src = tmp_path / "a.txt"
+    src.write_text(f"Tiêu đề{sep}Hà Nội{sep}Hải Phòng\n", encoding="utf-8")
+    record = tmp_path / "r.jsonl"
+    record.write_text(json.dumps({"id": "r", "text": f"Tiêu đề{sep}Hà Nội{sep}Hải Phòng"}) + "\n", encoding="utf-8")
+    result, out = build(tmp_path, src, record)
+    assert result.returncode == 0, result.stderr
+    assert [r["text"] for r in read_jsonl(out)] == ["Tiêu đề", "Hà Nội", "Hải Phòng"] * 2
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Hà\u200bNội hợp tác", "Hà Nội hợp tác"),        # ZWSP between words: a space
+    ("Hà \u200bNội\u200b", "Hà Nội"),                # ZWSP next to a space or at an end: nothing
+    ("\u200b\u200bHà\u200b\u200bNội", "Hà Nội"),      # a run of them: one space at most
+    ("Tỉnh Bắc\u00adNinh", "Tỉnh BắcNinh"),            # soft hyphen: removed, the word as shown
+    ("in\u00adter\u00adnet", "internet"),
+    ("Hà\u200dNội", "HàNội"),                         # ZWJ: removed
+    ("Hà\u200cNội", "HàNội"),                         # ZWNJ: removed
+    ("\ufeffHà Nội\ufeff", "Hà Nội"),                 # BOM / ZWNBSP: removed
+    ("Hà\u2060Nội", "HàNội"),                         # word joiner: removed
+])
+def test_each_invisible_character(tmp_path, raw, expected):
+    assert normalise(raw) == expected
+    src = tmp_path / "a.txt"
+    src.write_text(f"Tiêu đề\n{raw}\n", encoding="utf-8")
+    result, out = build(tmp_path, src)
+    assert result.returncode == 0, result.stderr
+    assert read_jsonl(out)[1]["text"] == expected
+
+
+def test_line_break_characters_are_those_of_splitlines():
+    from hoptac.corpus.text import LINE_BREAKS
+
+    assert {c for c in map(chr, range(0x110000)) if len(f"a{c}b".splitlines()) == 2} == set(LINE_BREAKS)

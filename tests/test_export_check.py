@@ -353,3 +353,30 @@ def test_cli_check_of_an_nfd_export_says_it_normalised(tmp_path):
     assert result.returncode == 0, result.stderr
     assert table_numbers(result.stdout)["errors"] == [0]
     assert "note: 2 task text(s) normalised" in result.stdout
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text_with_spans(), st.data())
+def test_invisible_characters_in_an_export_are_removed_with_offsets_remapped(tmp_path, case, data):
+    text, spans = case
+    inserts = sorted(data.draw(st.lists(st.tuples(st.integers(0, len(text)), st.sampled_from("\u00ad\u200c\u200d\ufeff\u2060\x07")),
+                                        max_size=6)), reverse=True)
+    raw, raw_spans = text, list(spans)
+    for at, c in inserts:  # right to left, so earlier positions stay valid
+        raw = raw[:at] + c + raw[at:]
+        raw_spans = [(s + (s > at), e + (e > at), label) for s, e, label in raw_spans]
+    [loaded] = load_exports([write(tmp_path, export_of(raw, raw_spans))])
+    assert loaded.text == text
+    assert [(s.start, s.end, s.label, s.text) for s in loaded.annotations[0].spans] == \
+        [(s, e, label, text[s:e]) for s, e, label in spans]
+    assert check_exports([tmp_path / "export.json"], SCHEMA).errors == []
+
+
+def test_zero_width_space_and_soft_hyphen_in_an_export(tmp_path):
+    raw = "Tỉnh Bắc\u00adNinh và Hà\u200bNội\u2028hợp tác"
+    spans = [(raw.index("Bắc"), raw.index(" và"), LOC), (raw.index("Hà"), raw.index("\u2028"), LOC),
+             (raw.index("hợp"), len(raw), "FIELD")]
+    [loaded] = load_exports([write(tmp_path, export_of(raw, spans))])
+    assert loaded.text == "Tỉnh BắcNinh và Hà Nội hợp tác"
+    assert [s.text for s in loaded.annotations[0].spans] == ["BắcNinh", "Hà Nội", "hợp tác"]
+    assert check_exports([tmp_path / "export.json"], SCHEMA).errors == []
