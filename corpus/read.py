@@ -13,7 +13,7 @@ are in that module's docstring): Unicode NFC; a tab becomes a space; other
 control characters are removed; a zero-width space (U+200B) becomes a space
 between two non-space characters and nothing elsewhere (it marks a word
 boundary); the invisible characters that live inside a word are removed: soft
-hyphen U+00AD ("Bắc\u00adNinh" → "BắcNinh", as shown), ZWNJ U+200C, ZWJ U+200D,
+hyphen U+00AD ("Bắc\\u00adNinh" → "BắcNinh", as shown), ZWNJ U+200C, ZWJ U+200D,
 word joiner U+2060, BOM/ZWNBSP U+FEFF. No other character changes.
 """
 

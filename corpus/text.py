@@ -14,11 +14,11 @@ text that is not normal) it goes through :func:`normalise`:
 - invisible characters, decided one by one by what each means:
 
   - U+200B ZERO WIDTH SPACE marks a word boundary: it becomes a space between
-    two characters that are not spaces ("Hà\u200bNội" → "Hà Nội") and is
+    two characters that are not spaces ("Hà\\u200bNội" → "Hà Nội") and is
     removed elsewhere (next to a space, at either end), so no double space appears;
   - U+00AD SOFT HYPHEN is a hyphenation point *inside* a word, shown only at a
     line end: removed, the word stays whole as the reader sees it
-    ("in\u00adter\u00adnet" → "internet", "Bắc\u00adNinh" → "BắcNinh");
+    ("in\\u00adter\\u00adnet" → "internet", "Bắc\\u00adNinh" → "BắcNinh");
   - U+200C ZERO WIDTH NON-JOINER and U+200D ZERO WIDTH JOINER only steer how
     letters join (Indic scripts, emoji sequences), never a word boundary: removed;
   - U+FEFF ZERO WIDTH NO-BREAK SPACE (a byte order mark inside the text) and
