@@ -9,7 +9,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import NEWS, SEED_TEXT, hoptac
+from conftest import GOLD_EXPORT, NEWS, SEED_TEXT, hoptac
 from hoptac.corpus.read import normalise, split_paragraphs
 from hoptac.corpus.text import normalise_with_offsets
 from hypothesis import given, settings
@@ -227,3 +227,141 @@ def test_line_break_characters_are_those_of_splitlines():
     from hoptac.corpus.text import LINE_BREAKS
 
     assert {c for c in map(chr, range(0x110000)) if len(f"a{c}b".splitlines()) == 2} == set(LINE_BREAKS)
+
+
+# ---------------------------------------------------------------- inputs never skipped without a word
+
+def articles(folder: Path, **files: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / f"{name}.txt").write_text(text, encoding="utf-8")
+    return folder
+
+
+def assert_one_error_line(result, *needles):
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hoptac: error: ") and "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_symlinked_folder_is_followed(tmp_path):
+    outside = articles(tmp_path / "outside", b="Tiêu đề B\nđoạn")
+    inside = articles(tmp_path / "in", a="Tiêu đề A\nđoạn")
+    (inside / "linked").symlink_to(outside, target_is_directory=True)
+    result, out = build(tmp_path, inside)
+    assert result.returncode == 0, result.stderr
+    assert [r["doc_id"] for r in read_jsonl(out)] == ["a", "a", "b", "b"]
+    assert "skipped:    0" in result.stdout
+
+
+def test_symlink_loop_is_a_named_counted_skip(tmp_path):
+    inside = articles(tmp_path / "in", a="Tiêu đề A\nđoạn")
+    (inside / "sub").mkdir()
+    (inside / "sub" / "up").symlink_to(inside, target_is_directory=True)
+    (inside / "again.txt").symlink_to(inside / "a.txt")
+    result, out = build(tmp_path, inside)
+    assert result.returncode == 0, result.stderr
+    assert len(read_jsonl(out)) == 2
+    assert "skipped:    2" in result.stdout
+    assert f"{inside / 'sub' / 'up'}: symbolic link loop" in result.stderr
+    assert f"{inside / 'again.txt'}: same file as {inside / 'a.txt'}" in result.stderr
+
+
+def test_broken_symlink_is_an_error(tmp_path):
+    inside = articles(tmp_path / "in", a="Tiêu đề A\nđoạn")
+    (inside / "gone.txt").symlink_to(tmp_path / "nowhere.txt")
+    result, out = build(tmp_path, inside)
+    assert_one_error_line(result, f"{inside / 'gone.txt'}: broken symbolic link")
+    assert not out.exists()
+
+
+def test_unreadable_folder_and_file_are_one_line_errors(tmp_path, monkeypatch):
+    """Permissions cannot be taken from root (the tests may run as root): the OS refusal is simulated."""
+    import os as os_module
+
+    from hoptac.corpus import read as read_module
+
+    from hoptac.errors import HoptacError
+
+    inside = articles(tmp_path / "in", a="Tiêu đề A\nđoạn")
+    articles(inside / "locked", b="Tiêu đề B\nđoạn")
+    real_scandir = os_module.scandir
+
+    def scandir(path):
+        if Path(path).name == "locked":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    monkeypatch.setattr(read_module.os, "scandir", scandir)
+    with pytest.raises(HoptacError, match=r"in/locked: cannot read folder \(Permission denied\)$"):
+        list(read_module.read_paragraphs([inside]))
+    monkeypatch.setattr(read_module.os, "scandir", real_scandir)
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self):
+        if self.name == "b.txt":
+            raise PermissionError(13, "Permission denied")
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    with pytest.raises(HoptacError, match=r"locked/b.txt: cannot read \(Permission denied\)$"):
+        list(read_module.read_paragraphs([inside]))
+
+
+def test_json_file_named_directly_is_refused_with_a_hint(tmp_path):
+    result, out = build(tmp_path, GOLD_EXPORT)
+    assert_one_error_line(result, str(GOLD_EXPORT), "Label Studio export", "hoptac dataset build")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("content", [{}, {"notes.md": "x"}])
+def test_folder_without_articles_is_an_error(tmp_path, content):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name, text in content.items():
+        (folder / name).write_text(text)
+    result, out = build(tmp_path, folder)
+    assert_one_error_line(result, f"{folder}: folder holds no article file")
+    assert not out.exists()
+
+
+def test_nothing_read_at_all_is_an_error(tmp_path):
+    src = articles(tmp_path / "in", empty=" \n\n") / "empty.txt"
+    result, out = build(tmp_path, src)
+    assert_one_error_line(result, "no article read", "empty.txt: empty file")
+    assert not out.exists()
+
+
+def test_corpus_build_of_a_corpus_gives_the_same_corpus(tmp_path):
+    first = build(tmp_path / "a", SEED_TEXT, news_head(tmp_path))[1]
+    result, again = build(tmp_path / "b", first)
+    assert result.returncode == 0, result.stderr
+    assert again.read_bytes() == first.read_bytes()
+    rows = read_jsonl(first)
+    assert f"documents:  {len({r['doc_id'] for r in rows})}" in result.stdout
+    assert f"paragraphs: {len(rows)}" in result.stdout
+    # a part of a corpus keeps its ids, indexes and titles
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows if r["index"] % 2), encoding="utf-8")
+    result, out = build(tmp_path / "c", part)
+    assert result.returncode == 0, result.stderr
+    assert read_jsonl(out) == [r for r in rows if r["index"] % 2]
+
+
+def news_head(tmp_path: Path, n: int = 5) -> Path:
+    """The first ``n`` articles of the news corpus (read in place), as a JSONL file."""
+    out = tmp_path / "news-head.jsonl"
+    with gzip.open(NEWS, "rt", encoding="utf-8") as f:
+        out.write_text("".join(next(f) for _ in range(n)), encoding="utf-8")
+    return out
+
+
+def test_corpus_records_out_of_order_or_with_foreign_ids_are_errors(tmp_path):
+    src = tmp_path / "c.jsonl"
+    src.write_text('{"id": "d:1", "doc_id": "d", "index": 1, "title": "T", "text": "x"}\n'
+                   '{"id": "d:0", "doc_id": "d", "index": 0, "title": "T", "text": "T"}\n', encoding="utf-8")
+    assert_one_error_line(build(tmp_path, src)[0], f"{src}:2:", "index 0, not after index 1")
+    src.write_text('{"id": "other", "doc_id": "d", "index": 0, "title": "T", "text": "T"}\n', encoding="utf-8")
+    assert_one_error_line(build(tmp_path, src)[0], f"{src}:1:", "'other' is not doc_id:index")

@@ -186,3 +186,20 @@ def test_predict_reads_text_normalised_like_the_corpus(model, tmp_path):
     result, out = predict(model, src, out=tmp_path / "pred.jsonl")
     assert result.returncode == 0, result.stderr
     assert [r["text"] for r in read_jsonl(out)] == ["Tiêu đề", "Thành phố Hà Nội", "và tỉnh BắcNinh ký kết", "hợp tác"]
+
+
+def test_predict_of_a_corpus_file_keeps_the_corpus_ids(model, seed_corpus, tmp_path):
+    result, out = predict(model, seed_corpus, out=tmp_path / "pred.jsonl")
+    assert result.returncode == 0, result.stderr
+    corpus = read_jsonl(seed_corpus)
+    rows = read_jsonl(out)
+    assert [r["id"] for r in rows] == [c["id"] for c in corpus]  # not "doc:0:0", "doc:1:0", …
+    assert [r["text"] for r in rows] == [c["text"] for c in corpus]
+
+
+def test_predict_refuses_a_label_studio_export(model, tmp_path):
+    from conftest import GOLD_EXPORT
+
+    result, out = predict(model, GOLD_EXPORT, out=tmp_path / "pred.jsonl")
+    assert_one_error_line(result, str(GOLD_EXPORT), "Label Studio export")
+    assert not out.exists()
