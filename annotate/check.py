@@ -52,6 +52,7 @@ class CheckReport:
     paragraphs_with_sectors: int = 0
     edge_whitespace_spans: int = 0  # a warning: guidelines keep spaces out of spans
     normalised_tasks: int = 0  # text not normal (NFD, controls…): normalised, offsets remapped
+    articles_from: Counter = field(default_factory=Counter)  # Task.doc_id_from → tasks
     ignored_results: Counter = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (category, message)
 
@@ -111,6 +112,12 @@ class CheckReport:
         lines += [f"  {CATEGORIES[c]:<{width - 2}}{n:>10}" for c, n in self.error_counts().items()]
         if self.edge_whitespace_spans:
             lines.append(f"warning: {self.edge_whitespace_spans} span(s) start or end with whitespace")
+        if self.articles_from["title"]:
+            lines.append(f"warning: {self.articles_from['title']} task(s) have no data.doc_id and no doc_id:index "
+                         f"para_id: their article is their data.title")
+        if self.articles_from["none"]:
+            lines.append(f"warning: {self.articles_from['none']} task(s) have no data.doc_id, no doc_id:index "
+                         f"para_id and no data.title: each is counted as an article of its own")
         if self.normalised_tasks:
             lines.append(f"note: {self.normalised_tasks} task text(s) normalised (NFC, control characters "
                          f"removed…), span offsets remapped to the normalised text")
@@ -148,6 +155,7 @@ def check_tasks(tasks: list[Task], report: CheckReport) -> CheckReport:
 def _count_task(task: Task, report: CheckReport) -> None:
     report.tasks += 1
     report.normalised_tasks += task.normalised
+    report.articles_from[task.doc_id_from] += 1
     report.articles.add(task.doc_id)
     report.annotations += len(task.annotations)
     report.cancelled += sum(a.cancelled for a in task.annotations)

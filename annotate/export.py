@@ -86,20 +86,37 @@ class Task:
     @property
     def para_id(self) -> str:
         """``data.para_id``; else ``data.id``; else ``<file stem>#<task id>``."""
+        return self._data_para_id() or f"{Path(self.file).stem}#{self.id}"
+
+    def _data_para_id(self) -> str | None:
         for key in ("para_id", "id"):
             value = self.data.get(key)
             if value is not None and str(value).strip():
                 return str(value)
-        return f"{Path(self.file).stem}#{self.id}"
+        return None
 
     @property
     def doc_id(self) -> str:
-        """``data.doc_id``; else the ``doc_id`` part of a ``doc_id:index`` para_id; else the para_id."""
+        """The article: ``data.doc_id``; else the ``doc_id`` part of a ``doc_id:index`` para_id
+        (``data.para_id`` or ``data.id``); else ``data.title``; else the para_id (the paragraph
+        alone: :attr:`doc_id_from` says ``"none"``)."""
+        return self._article()[0]
+
+    @property
+    def doc_id_from(self) -> str:
+        """Where :attr:`doc_id` comes from: ``"doc_id"``, ``"para_id"``, ``"title"`` or ``"none"``."""
+        return self._article()[1]
+
+    def _article(self) -> tuple[str, str]:
         value = self.data.get("doc_id")
         if value is not None and str(value).strip():
-            return str(value)
-        para = self.para_id
-        return para.rsplit(":", 1)[0] if ":" in para else para
+            return str(value), "doc_id"
+        para = self._data_para_id()
+        if para is not None and ":" in para:
+            return para.rsplit(":", 1)[0], "para_id"
+        if self.title.strip():
+            return self.title, "title"
+        return self.para_id, "none"
 
     @property
     def file(self) -> str:

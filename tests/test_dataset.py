@@ -327,3 +327,36 @@ def test_nfd_export_builds_the_same_rows_as_nfc(tmp_path):
     assert report.normalised == 0 and nfd_report.normalised == len(tasks)
     assert nfd_rows == rows  # text, title, tokens, offsets, tags and span texts alike
     assert any(r["spans"] for r in rows)
+
+
+def test_export_without_doc_ids_is_grouped_by_title_with_a_warning(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))
+    for t in tasks:
+        del t["data"]["doc_id"], t["data"]["para_id"]
+    titles = {t["data"]["title"] for t in tasks}
+    out = tmp_path / "ds"
+    result = hoptac("dataset", "build", write(tmp_path, tasks, "no-ids.json"), "-o", out)
+    assert result.returncode == 0, result.stderr
+    ds = datasets.load_from_disk(str(out))
+    in_split = {name: set(ds[name]["title"]) for name in SPLITS}
+    assert all(in_split[a].isdisjoint(in_split[b]) for a in SPLITS for b in SPLITS if a < b)
+    assert set().union(*in_split.values()) == titles and len(titles) == 32
+    rows = sum(len(ds[name]) for name in SPLITS)
+    warning = f"{rows} row(s) have no data.doc_id and no doc_id:index para_id: grouped into articles by data.title"
+    assert f"warning: {warning}" in result.stdout
+    assert warning in (out / "README.md").read_text(encoding="utf-8")
+    check = hoptac("annotate", "check", tmp_path / "no-ids.json")
+    assert "warning: 705 task(s) have no data.doc_id" in check.stdout
+    assert re.search(r"^articles\s+32$", check.stdout, re.M)
+
+
+def test_export_without_doc_ids_or_titles_is_refused(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:50]
+    for t in tasks:
+        del t["data"]["doc_id"], t["data"]["para_id"], t["data"]["title"]
+    out = tmp_path / "ds"
+    result = hoptac("dataset", "build", write(tmp_path, tasks, "bare.json"), "-o", out)
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert "\n" not in err and "bare.json: task" in err and "cannot be grouped by article" in err
+    assert not out.exists()

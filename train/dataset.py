@@ -125,6 +125,7 @@ class ExamplesReport:
     sector_labels: list[str]
     tasks: int = 0
     normalised: int = 0  # tasks whose text was normalised (offsets remapped)
+    by_title: int = 0  # rows whose article is their data.title (no doc_id, no doc_id:index para_id)
     left_out: Counter = field(default_factory=Counter)  # reason → tasks
     alignment: AlignmentReport = field(default_factory=AlignmentReport)
 
@@ -138,6 +139,12 @@ class ExamplesReport:
 
     def left_out_lines(self) -> list[str]:
         return [f"{n} task(s): {reason}" for reason, n in sorted(self.left_out.items())]
+
+    def warnings(self) -> list[str]:
+        if not self.by_title:
+            return []
+        return [f"{self.by_title} row(s) have no data.doc_id and no doc_id:index para_id: grouped into "
+                f"articles by data.title (paragraphs of one article must share its title)"]
 
 
 def examples_from_exports(paths: list[Path], policy: str = GROUND_TRUTH,
@@ -165,6 +172,11 @@ def examples_from_exports(paths: list[Path], policy: str = GROUND_TRUTH,
             reason = "only cancelled annotations" if task.annotations else "no annotation"
             report.left_out[reason] += 1
             continue
+        if task.doc_id_from == "none":
+            raise HoptacError(f"{task.place}: no data.doc_id, no doc_id:index para_id and no data.title: the "
+                              f"paragraphs cannot be grouped by article, so an article could be in two splits; "
+                              f"give the tasks data.doc_id (or data.title)")
+        report.by_title += task.doc_id_from == "title"
         rows.append(_row(task, annotation, policy, report, tag_index, sector_index))
     report.files = [(f, sha, per_file[f]) for f, sha, _ in report.files]
     return rows, report
@@ -313,6 +325,7 @@ class BuildReport:
         lines = [f"read {ex.tasks} task(s) from {len(ex.files)} export(s); merge policy: {ex.policy}",
                  f"rows: {rows} (+ {sum(ex.left_out.values())} task(s) left out = {ex.tasks})"]
         lines += [f"  left out: {line}" for line in ex.left_out_lines()]
+        lines += [f"warning: {line}" for line in ex.warnings()]
         if ex.normalised:
             lines.append(f"normalised text: {ex.normalised} task(s) (NFC, control characters removed…), "
                          f"span offsets remapped")
@@ -483,6 +496,7 @@ def _export_card(ex: ExamplesReport, plan: SplitPlan, counts: dict, command: str
     files = "\n".join(f"| `{Path(f).name}` | `{sha}` | {n} |" for f, sha, n in ex.files)
     left_out = "\n".join(f"- {line}" for line in ex.left_out_lines()) or "- none"
     rows = sum(len(v) for v in plan.splits.values())
+    warnings = "".join(f"\nWarning: {line}.\n" for line in ex.warnings())
     return f"""\
 Paragraphs of Vietnamese news about cooperation between localities, annotated in
 Label Studio with entity spans ({", ".join(ex.entity_labels)}) and zero or more
@@ -496,7 +510,7 @@ sectors per paragraph ({len(ex.sector_labels)} sectors). Built by hoptac `{__ver
 ## Split method
 
 {plan.method}.
-
+{warnings}
 ## Provenance
 
 Label Studio JSON exports:
