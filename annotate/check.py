@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hoptac.annotate.duplicates import Duplicates, dedupe_tasks
 from hoptac.annotate.export import Annotation, Task, export_files, load_exports
 from hoptac.annotate.merge import GROUND_TRUTH, primary_annotation
 
@@ -27,7 +28,7 @@ CATEGORIES = {
     "unknown_label": "unknown entity labels",
     "unknown_sector": "unknown sectors",
     "overlap": "overlapping spans (one annotation)",
-    "duplicate_task": "duplicate tasks (same para_id)",
+    "duplicate_task": "duplicate tasks (same para_id, or same task id with other content)",
     "empty_span": "empty or blank spans",
 }
 MAX_LISTED = 50
@@ -53,6 +54,7 @@ class CheckReport:
     edge_whitespace_spans: int = 0  # a warning: guidelines keep spaces out of spans
     normalised_tasks: int = 0  # text not normal (NFD, controls…): normalised, offsets remapped
     articles_from: Counter = field(default_factory=Counter)  # Task.doc_id_from → tasks
+    duplicates: Duplicates = field(default_factory=Duplicates)  # identical copies read once
     ignored_results: Counter = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (category, message)
 
@@ -118,6 +120,8 @@ class CheckReport:
         if self.articles_from["none"]:
             lines.append(f"warning: {self.articles_from['none']} task(s) have no data.doc_id, no doc_id:index "
                          f"para_id and no data.title: each is counted as an article of its own")
+        if self.duplicates.note():
+            lines.append(f"note: {self.duplicates.note()}")
         if self.normalised_tasks:
             lines.append(f"note: {self.normalised_tasks} task text(s) normalised (NFC, control characters "
                          f"removed…), span offsets remapped to the normalised text")
@@ -136,15 +140,19 @@ def check_exports(paths: list[Path], schema: LabelSchema) -> CheckReport:
     files = export_files(paths)
     report = CheckReport(files=[str(f) for f in files], entity_names=schema.entity_names,
                          sector_names=schema.sector_names)
-    return check_tasks(load_exports(files), report)
+    tasks, report.duplicates = dedupe_tasks(load_exports(files))
+    return check_tasks(tasks, report)
 
 
 def check_tasks(tasks: list[Task], report: CheckReport) -> CheckReport:
     seen: dict[str, Task] = {}
+    conflicts = {id(copy): first for copy, first in report.duplicates.conflicts}
     for task in tasks:
         _count_task(task, report)
         first = seen.setdefault(task.para_id, task)
-        if first is not task:
+        if id(task) in conflicts:
+            report.problems.append(("duplicate_task", Duplicates.conflict_message(task, conflicts[id(task)])))
+        elif first is not task:
             report.problems.append(("duplicate_task",
                                     f"{task.place}: duplicate task, para_id already used by task {first.id} in {first.file}"))
         for annotation in task.submitted:

@@ -73,6 +73,7 @@ class Task:
     source: str  # "file#index"
     ignored_results: Counter = field(default_factory=Counter, compare=False)  # type → count
     normalised: bool = False  # data.text changed by normalisation (offsets remapped)
+    ls_id: int | str | None = None  # the task's Label Studio ``id`` (None: the export gave none)
 
     @property
     def text(self) -> str:
@@ -205,8 +206,10 @@ def _task(path: Path, index: int, item) -> Task:
         _annotation(f"{where} annotation #{k}", norm, raw, ignored)
         for k, raw in enumerate(raw_annotations)
     )
+    given_id = item.get("id")
     return Task(id=task_id, data=data, annotations=annotations, source=source, ignored_results=ignored,
-                normalised=norm.changed)
+                normalised=norm.changed, ls_id=given_id if isinstance(given_id, (int, str)) and not
+                isinstance(given_id, bool) else None)
 
 
 def _annotation(where: str, text: Normalised, raw, ignored: Counter) -> Annotation:

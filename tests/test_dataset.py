@@ -360,3 +360,38 @@ def test_export_without_doc_ids_or_titles_is_refused(tmp_path):
     err = result.stderr.strip()
     assert "\n" not in err and "bare.json: task" in err and "cannot be grouped by article" in err
     assert not out.exists()
+
+
+def test_two_identical_pulls_build_like_one(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:120]
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write(folder, tasks, "pull-1.json")
+    write(folder, tasks, "pull-2.json")
+    check = hoptac("annotate", "check", folder)
+    assert check.returncode == 0, check.stderr
+    assert "note: 120 duplicate task(s)" in check.stdout
+    rows, report = examples_from_exports([folder])
+    single, _ = examples_from_exports([folder / "pull-1.json"])
+    assert rows == single and report.tasks == 120
+    assert [n for _, _, n in report.files] == [120, 120]
+    result = hoptac("dataset", "build", folder, "-o", tmp_path / "ds")
+    assert result.returncode == 0, result.stderr
+    assert "note: 120 duplicate task(s) (same Label Studio task id in several exports)" in result.stdout
+    assert "120 duplicate task(s)" in (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
+
+
+def test_pulls_that_differ_on_a_task_are_refused_with_a_hint(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:40]
+    later = copy.deepcopy(tasks)
+    later[3]["annotations"][0]["result"] = []  # an annotator cleared it between the pulls
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write(folder, tasks, "pull-1.json")
+    write(folder, later, "pull-2.json")
+    result = hoptac("dataset", "build", folder, "-o", tmp_path / "ds")
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert "\n" not in err and "1 error(s)" in err
+    assert f"pull-2.json: task {tasks[3]['id']}" in err and "is also in" in err and "only the latest pull" in err
+    assert not (tmp_path / "ds").exists()

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hoptac.annotate.check import check_exports
+from hoptac.annotate.duplicates import dedupe_tasks
 from hoptac.annotate.export import export_files, load_exports
 from hoptac.annotate.merge import (
     GROUND_TRUTH,
@@ -126,6 +127,7 @@ class ExamplesReport:
     tasks: int = 0
     normalised: int = 0  # tasks whose text was normalised (offsets remapped)
     by_title: int = 0  # rows whose article is their data.title (no doc_id, no doc_id:index para_id)
+    duplicates: str | None = None  # the note on task copies read once (several pulls)
     left_out: Counter = field(default_factory=Counter)  # reason → tasks
     alignment: AlignmentReport = field(default_factory=AlignmentReport)
 
@@ -163,10 +165,13 @@ def examples_from_exports(paths: list[Path], policy: str = GROUND_TRUTH,
     tag_index = {tag: k for k, tag in enumerate(report.bio_tags)}
     sector_index = {name: k for k, name in enumerate(schema.sector_names)}
     rows, per_file = [], Counter()
-    for task in load_exports(files):
+    loaded = load_exports(files)
+    per_file.update(task.file for task in loaded)  # every task of every file, duplicates included
+    tasks, duplicates = dedupe_tasks(loaded)  # a conflicting copy is refused by the check above
+    report.duplicates = duplicates.note()
+    for task in tasks:
         report.tasks += 1
         report.normalised += task.normalised
-        per_file[task.file] += 1
         annotation = primary_annotation(task, policy)
         if annotation is None:
             reason = "only cancelled annotations" if task.annotations else "no annotation"
@@ -325,6 +330,8 @@ class BuildReport:
         lines = [f"read {ex.tasks} task(s) from {len(ex.files)} export(s); merge policy: {ex.policy}",
                  f"rows: {rows} (+ {sum(ex.left_out.values())} task(s) left out = {ex.tasks})"]
         lines += [f"  left out: {line}" for line in ex.left_out_lines()]
+        if ex.duplicates:
+            lines.append(f"note: {ex.duplicates}")
         lines += [f"warning: {line}" for line in ex.warnings()]
         if ex.normalised:
             lines.append(f"normalised text: {ex.normalised} task(s) (NFC, control characters removed…), "
@@ -527,7 +534,7 @@ Software: hoptac {__version__}, datasets {datasets.__version__}, spaCy {spacy.__
 
 `{ex.policy}`: {POLICY_TEXT[ex.policy]}
 
-Tasks read: {ex.tasks}; rows: {rows}; tasks left out (no submitted annotation):
+Tasks read: {ex.tasks}{f" ({ex.duplicates})" if ex.duplicates else ""}; rows: {rows}; tasks left out (no submitted annotation):
 
 {left_out}
 
