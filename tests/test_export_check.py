@@ -380,3 +380,34 @@ def test_zero_width_space_and_soft_hyphen_in_an_export(tmp_path):
     assert loaded.text == "Tỉnh BắcNinh và Hà Nội hợp tác"
     assert [s.text for s in loaded.annotations[0].spans] == ["BắcNinh", "Hà Nội", "hợp tác"]
     assert check_exports([tmp_path / "export.json"], SCHEMA).errors == []
+
+
+# ---------------------------------------------------------------- hostile size
+
+def test_ten_thousand_identical_spans_check_in_linear_time_and_memory(tmp_path):
+    import time
+    import tracemalloc
+
+    from hoptac.annotate.check import MAX_PER_TASK
+
+    n = 10_000
+    hanoi = span(TEXT, "Hà Nội", LOC)
+    tasks = [task(1, TEXT, [annotation([hanoi] * n)]), task(2, TEXT, [annotation([hanoi, hanoi], id=2)])]
+    path = write(tmp_path, tasks)
+    began = time.perf_counter()
+    tracemalloc.start()
+    try:
+        report = check_exports([path], SCHEMA)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    seconds = time.perf_counter() - began
+    # every span after the first overlaps an earlier one: counted, n - 1 (+ 1 in task 2), not n·(n-1)/2 pairs
+    assert report.error_counts()["overlap"] == n - 1 + 1 and report.error_total == n
+    task_one = [m for m in report.errors if "task 1 " in m]
+    assert len(task_one) == MAX_PER_TASK + 1 and task_one[-1].endswith(f"… and {n - 1 - MAX_PER_TASK} more error(s) in this task")
+    assert [m for m in report.errors if "task 2 " in m] == [report.errors[-1]]  # the next task is still listed
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert seconds < 20, f"{seconds:.1f}s"
+    summary = report.error_summary()
+    assert f": {n} error(s) ({n} overlapping spans" in summary and "\n" not in summary
