@@ -74,6 +74,7 @@ class ReadSummary:
     paragraphs: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (place, reason)
     ignored: list[str] = field(default_factory=list)  # files in folders, not articles
+    split: list[tuple[str, int, int]] = field(default_factory=list)  # predict: (id, characters, parts)
 
     def skip(self, place: str, reason: str) -> None:
         self.skipped.append((place, reason))
@@ -84,6 +85,10 @@ class ReadSummary:
         out += [f"  - {place}: {reason}" for place, reason in self.skipped]
         out.append(f"ignored:    {len(self.ignored)} file(s) not .txt/.jsonl/.jsonl.gz")
         out += [f"  - {path}" for path in self.ignored]
+        if self.split:
+            out.append(f"split:      {len(self.split)} paragraph(s) longer than the model's max_length, "
+                       f"predicted in parts")
+            out += [f"  - {pid}: {chars} characters, {parts} parts" for pid, chars, parts in self.split]
         return out
 
 
@@ -188,7 +193,24 @@ def read_articles(inputs: list[Path], summary: ReadSummary | None = None) -> Ite
                           + "; ".join(f"{place}: {reason}" for place, reason in summary.skipped[:3]) + ")")
 
 
-def read_paragraphs(inputs: list[Path], summary: ReadSummary | None = None) -> Iterator[Paragraph]:
+class Paragraphs(Iterator[Paragraph]):
+    """The paragraphs being read, and the summary of the reading, which travels with them (so
+    that what a later step does with them, e.g. predict splitting one, is counted in it too)."""
+
+    def __init__(self, inputs: list[Path], summary: ReadSummary | None = None) -> None:
+        self.summary = summary if summary is not None else ReadSummary()
+        self._paragraphs = _paragraphs(inputs, self.summary)
+
+    def __next__(self) -> Paragraph:
+        return next(self._paragraphs)
+
+
+def read_paragraphs(inputs: list[Path], summary: ReadSummary | None = None) -> Paragraphs:
+    """Stream the paragraphs of every input, in order (``.summary``: what was read)."""
+    return Paragraphs(inputs, summary)
+
+
+def _paragraphs(inputs: list[Path], summary: ReadSummary) -> Iterator[Paragraph]:
     for article in read_articles(inputs, summary):
         for index, text in zip(article.indexes or range(len(article.paragraphs)), article.paragraphs):
             yield Paragraph(paragraph_id(article.doc_id, index), article.doc_id, index,
