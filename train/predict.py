@@ -121,14 +121,17 @@ def _record(item: Item, docs: list) -> dict:
     for record in records:
         for label, score in record["sectors"].items():
             sectors[label] = max(score, sectors.get(label, score))
-    return {
-        "id": paragraph_id,
-        "doc_id": doc_id,
+    merged = {
+        **records[0],  # every key of doc_record; those that differ per part are merged below
         "text": "".join(record["text"] for record in records),
         "entities": [{**ent, "start": ent["start"] + offset, "end": ent["end"] + offset}
                      for offset, record in zip(starts, records) for ent in record["entities"]],
         "sectors": sectors,
     }
+    for key, value in records[0].items():  # label lists (e.g. sectors decided per part): any part's
+        if isinstance(value, list) and key != "entities":
+            merged[key] = list(dict.fromkeys(x for record in records for x in record[key]))
+    return merged
 
 
 # ---------------------------------------------------------------- n_process > 1
