@@ -14,11 +14,12 @@ glues two paragraphs together.
 
 Every paragraph is normalised by :func:`hoptac.corpus.text.normalise` (the rules
 are in that module's docstring): Unicode NFC; a tab becomes a space; other
-control characters are removed; a zero-width space (U+200B) becomes a space
-between two non-space characters and nothing elsewhere (it marks a word
-boundary); the invisible characters that live inside a word are removed: soft
-hyphen U+00AD ("Bắc\\u00adNinh" → "BắcNinh", as shown), ZWNJ U+200C, ZWJ U+200D,
-word joiner U+2060, BOM/ZWNBSP U+FEFF. No other character changes.
+control characters are removed; the invisible characters are removed, the text
+reading as it is shown: zero-width space U+200B (in the news corpus it sits
+next to spaces or inside words: "L\\u200biên hợp quốc" → "Liên hợp quốc"), soft
+hyphen U+00AD ("tăng cư\\u00adờng" → "tăng cường", "Bắc\\u00adNinh" → "BắcNinh"),
+ZWNJ U+200C, ZWJ U+200D, word joiner U+2060, BOM/ZWNBSP U+FEFF. No other
+character changes.
 """
 
 from __future__ import annotations
