@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 from pathlib import Path
 
+from hoptac.annotate.duplicates import dedupe_tasks
 from hoptac.annotate.export import Annotation, Task, load_exports
 
 from hoptac.schema import LabelSchema
@@ -138,8 +139,11 @@ def _compare_sectors(a: Annotation, b: Annotation, sector_pairs: dict[str, list]
 
 
 def agreement_report(paths: list[Path], schema: LabelSchema, top: int = 10) -> str:
-    """The agreement of the exports as a text report."""
-    return render(compare(load_exports(paths), schema), top=top)
+    """The agreement of the exports as a text report. A task in several exports (pulls of one
+    project) is compared once, each annotation id once (:func:`dedupe_tasks`, merging)."""
+    tasks, duplicates = dedupe_tasks(load_exports(paths), merge=True)
+    report = render(compare(tasks, schema), top=top)
+    return report + (f"\n\nnote: {duplicates.note()}" if duplicates.note() else "")
 
 
 def render(result: Agreement, top: int = 10) -> str:

@@ -12,9 +12,11 @@ counted, never validated (their results are not used).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hoptac.annotate.duplicates import Duplicates, dedupe_tasks
 from hoptac.annotate.export import Annotation, Task, export_files, load_exports
 from hoptac.annotate.merge import GROUND_TRUTH, primary_annotation
 
@@ -27,10 +29,11 @@ CATEGORIES = {
     "unknown_label": "unknown entity labels",
     "unknown_sector": "unknown sectors",
     "overlap": "overlapping spans (one annotation)",
-    "duplicate_task": "duplicate tasks (same para_id)",
+    "duplicate_task": "duplicate tasks (same para_id, or same task id with other content)",
     "empty_span": "empty or blank spans",
 }
-MAX_LISTED = 50
+MAX_LISTED = 50  # error lines the table shows
+MAX_PER_TASK = 20  # error lines kept per task (every error is counted)
 
 
 @dataclass
@@ -51,16 +54,26 @@ class CheckReport:
     sectors_primary: Counter = field(default_factory=Counter)
     paragraphs_with_sectors: int = 0
     edge_whitespace_spans: int = 0  # a warning: guidelines keep spaces out of spans
+    normalised_tasks: int = 0  # text not normal (NFD, controls…): normalised, offsets remapped
+    articles_from: Counter = field(default_factory=Counter)  # Task.doc_id_from → tasks
+    duplicates: Duplicates = field(default_factory=Duplicates)  # identical copies read once
     ignored_results: Counter = field(default_factory=Counter)
-    problems: list[tuple[str, str]] = field(default_factory=list)  # (category, message)
+    # (category, message): at most MAX_PER_TASK per task, then one "… and N more" line (category "")
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    problem_counts: Counter = field(default_factory=Counter)  # category → every error, listed or not
 
     @property
     def errors(self) -> list[str]:
+        """The error lines kept (the first ``MAX_PER_TASK`` of each task, then how many more)."""
         return [message for _, message in self.problems]
+
+    @property
+    def error_total(self) -> int:
+        return sum(self.problem_counts.values())
 
     def error_counts(self) -> Counter:
         counts = Counter({category: 0 for category in CATEGORIES})
-        counts.update(category for category, _ in self.problems)
+        counts.update(self.problem_counts)
         return counts
 
     def counts(self) -> dict:
@@ -81,11 +94,11 @@ class CheckReport:
 
     def error_summary(self) -> str:
         """One line: how many errors of which kind, and the first one."""
-        if not self.problems:
+        if not self.error_total:
             return f"{_names(self.files)}: no errors"
         counts = self.error_counts()
         kinds = ", ".join(f"{n} {CATEGORIES[c]}" for c, n in counts.items() if n)
-        return f"{_names(self.files)}: {len(self.problems)} error(s) ({kinds}); first: {self.errors[0]}"
+        return f"{_names(self.files)}: {self.error_total} error(s) ({kinds}); first: {self.errors[0]}"
 
     def table(self) -> str:
         rows = [
@@ -106,17 +119,28 @@ class CheckReport:
                   for n in self.entity_names]
         lines += ["", f"{'sectors (primary)':<{width}}{'paragraphs':>10}"]
         lines += [f"  {n:<{width - 2}}{self.sectors_primary[n]:>10}" for n in self.sector_names]
-        lines += ["", f"{'errors':<{width}}{len(self.problems):>10}"]
+        lines += ["", f"{'errors':<{width}}{self.error_total:>10}"]
         lines += [f"  {CATEGORIES[c]:<{width - 2}}{n:>10}" for c, n in self.error_counts().items()]
         if self.edge_whitespace_spans:
             lines.append(f"warning: {self.edge_whitespace_spans} span(s) start or end with whitespace")
+        if self.articles_from["title"]:
+            lines.append(f"warning: {self.articles_from['title']} task(s) have no data.doc_id and no doc_id:index "
+                         f"para_id: their article is their data.title")
+        if self.articles_from["none"]:
+            lines.append(f"warning: {self.articles_from['none']} task(s) have no data.doc_id, no doc_id:index "
+                         f"para_id and no data.title: each is counted as an article of its own")
+        if self.duplicates.note():
+            lines.append(f"note: {self.duplicates.note()}")
+        if self.normalised_tasks:
+            lines.append(f"note: {self.normalised_tasks} task text(s) normalised (NFC, control characters "
+                         f"removed…), span offsets remapped to the normalised text")
         if self.ignored_results:
             kinds = ", ".join(f"{n} '{k}'" for k, n in sorted(self.ignored_results.items()))
             lines.append(f"ignored results (not 'labels'/'choices'): {kinds}")
         if self.problems:
             lines += [""] + [f"error: {m}" for m in self.errors[:MAX_LISTED]]
             if len(self.problems) > MAX_LISTED:
-                lines.append(f"… and {len(self.problems) - MAX_LISTED} more error(s)")
+                lines.append(f"… and {len(self.problems) - MAX_LISTED} more error line(s)")
         return "\n".join(lines)
 
 
@@ -125,24 +149,47 @@ def check_exports(paths: list[Path], schema: LabelSchema) -> CheckReport:
     files = export_files(paths)
     report = CheckReport(files=[str(f) for f in files], entity_names=schema.entity_names,
                          sector_names=schema.sector_names)
-    return check_tasks(load_exports(files), report)
+    tasks, report.duplicates = dedupe_tasks(load_exports(files))
+    return check_tasks(tasks, report)
 
 
 def check_tasks(tasks: list[Task], report: CheckReport) -> CheckReport:
     seen: dict[str, Task] = {}
+    conflicts = {id(copy): first for copy, first in report.duplicates.conflicts}
     for task in tasks:
         _count_task(task, report)
+        problem = _TaskProblems(report)
         first = seen.setdefault(task.para_id, task)
-        if first is not task:
-            report.problems.append(("duplicate_task",
-                                    f"{task.place}: duplicate task, para_id already used by task {first.id} in {first.file}"))
+        if id(task) in conflicts:
+            problem("duplicate_task", Duplicates.conflict_message(task, conflicts[id(task)]))
+        elif first is not task:
+            problem("duplicate_task", f"{task.place}: duplicate task, para_id already used by task {first.id} in {first.file}")
         for annotation in task.submitted:
-            _validate(task, annotation, report)
+            _validate(task, annotation, report, problem)
+        if problem.unlisted:
+            report.problems.append(("", f"{task.place}: … and {problem.unlisted} more error(s) in this task"))
     return report
+
+
+class _TaskProblems:
+    """Counts every error of one task; keeps the text of the first ``MAX_PER_TASK``."""
+
+    def __init__(self, report: CheckReport) -> None:
+        self.report, self.listed, self.unlisted = report, 0, 0
+
+    def __call__(self, category: str, message: str) -> None:
+        self.report.problem_counts[category] += 1
+        if self.listed < MAX_PER_TASK:
+            self.report.problems.append((category, message))
+            self.listed += 1
+        else:
+            self.unlisted += 1
 
 
 def _count_task(task: Task, report: CheckReport) -> None:
     report.tasks += 1
+    report.normalised_tasks += task.normalised
+    report.articles_from[task.doc_id_from] += 1
     report.articles.add(task.doc_id)
     report.annotations += len(task.annotations)
     report.cancelled += sum(a.cancelled for a in task.annotations)
@@ -163,43 +210,44 @@ def _count_task(task: Task, report: CheckReport) -> None:
         report.paragraphs_with_sectors += bool(sectors)
 
 
-def _validate(task: Task, annotation: Annotation, report: CheckReport) -> None:
+def _validate(task: Task, annotation: Annotation, report: CheckReport, problem) -> None:
     text, entity_names, sector_names = task.text, set(report.entity_names), set(report.sector_names)
     where = f"{task.place} {annotation.name}"
-    problem = report.problems.append
     for k, span in enumerate(annotation.spans):
         at = f"{where}: span {span.start}:{span.end} {span.label or '(no label)'}"
         if span.label not in entity_names:
-            problem(("unknown_label", f"{at}: unknown entity label {span.label!r}"))
+            problem("unknown_label", f"{at}: unknown entity label {span.label!r}")
         if not 0 <= span.start <= span.end <= len(text):
-            problem(("out_of_range", f"{at}: offsets out of range for a text of {len(text)} characters"))
+            problem("out_of_range", f"{at}: offsets out of range for a text of {len(text)} characters")
             continue
         actual = text[span.start:span.end]
         given = annotation.span_text_given[k] if k < len(annotation.span_text_given) else True
         if given and span.text != actual:
-            problem(("text_mismatch", f"{at}: exported text {span.text!r} ≠ task text {actual!r}"))
+            problem("text_mismatch", f"{at}: exported text {span.text!r} ≠ task text {actual!r}")
         if not actual.strip():
-            problem(("empty_span", f"{at}: empty or blank span {actual!r}"))
+            problem("empty_span", f"{at}: empty or blank span {actual!r}")
         elif actual != actual.strip():
             report.edge_whitespace_spans += 1
     for sector in dict.fromkeys(annotation.sectors):
         if sector not in sector_names:
-            problem(("unknown_sector", f"{where}: unknown sector {sector!r}"))
+            problem("unknown_sector", f"{where}: unknown sector {sector!r}")
     in_range = [s for s in annotation.spans if 0 <= s.start <= s.end <= len(text)]
-    for a, b in _overlapping_pairs(in_range):
-        problem(("overlap", f"{where}: span {a.start}:{a.end} {a.label} {a.text!r} overlaps "
-                            f"span {b.start}:{b.end} {b.label} {b.text!r}"))
+    for a, b in _overlaps(in_range):
+        problem("overlap", f"{where}: span {a.start}:{a.end} {a.label} {a.text!r} overlaps "
+                           f"span {b.start}:{b.end} {b.label} {b.text!r}")
 
 
-def _overlapping_pairs(spans) -> list[tuple]:
+def _overlaps(spans) -> Iterator[tuple]:
+    """Sort and sweep, in linear memory: each span that overlaps an earlier one (in start order)
+    once, with the earlier span reaching furthest. n identical spans give n - 1 overlaps, not
+    n·(n-1)/2 pairs."""
     ordered = sorted((s for s in spans if s.start < s.end), key=lambda s: (s.start, s.end, s.label))
-    pairs = []
-    for i, a in enumerate(ordered):
-        for b in ordered[i + 1:]:
-            if b.start >= a.end:
-                break
-            pairs.append((a, b))
-    return pairs
+    reach = None  # the span seen so far that ends last
+    for span in ordered:
+        if reach is not None and span.start < reach.end:
+            yield reach, span
+        if reach is None or span.end > reach.end:
+            reach = span
 
 
 def _names(files: list[str]) -> str:

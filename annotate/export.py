@@ -9,6 +9,14 @@ A Label Studio "JSON" export is a list of tasks; each task holds ``data``
 - ``type: "choices"`` → the paragraph's sectors (``value.choices``);
 - any other type (relations, text areas, ratings…) is counted and ignored.
 
+Text is normalised as every raw text of hoptac is
+(:func:`hoptac.corpus.text.normalise`: NFC, control characters removed…):
+``data.text`` and ``data.title`` of each task, and the span offsets are mapped
+exactly from the exported text to the normalised one
+(:func:`hoptac.corpus.text.normalise_with_offsets`), so an export whose text is
+decomposed (NFD) gives the same tasks as its NFC form. ``Task.normalised`` says
+whether the text changed.
+
 Structural problems (not JSON, not a list of tasks, a task without
 ``data.text``, a span without integer offsets) raise :class:`HoptacError`
 naming the file and the task. Content problems (offsets out of range, unknown
@@ -23,6 +31,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+
+from hoptac.corpus.text import Normalised, is_normal, normalise, normalise_with_offsets
 
 from hoptac.errors import HoptacError
 
@@ -62,6 +72,8 @@ class Task:
     annotations: tuple[Annotation, ...]
     source: str  # "file#index"
     ignored_results: Counter = field(default_factory=Counter, compare=False)  # type → count
+    normalised: bool = False  # data.text changed by normalisation (offsets remapped)
+    ls_id: int | str | None = None  # the task's Label Studio ``id`` (None: the export gave none)
 
     @property
     def text(self) -> str:
@@ -75,20 +87,37 @@ class Task:
     @property
     def para_id(self) -> str:
         """``data.para_id``; else ``data.id``; else ``<file stem>#<task id>``."""
+        return self._data_para_id() or f"{Path(self.file).stem}#{self.id}"
+
+    def _data_para_id(self) -> str | None:
         for key in ("para_id", "id"):
             value = self.data.get(key)
             if value is not None and str(value).strip():
                 return str(value)
-        return f"{Path(self.file).stem}#{self.id}"
+        return None
 
     @property
     def doc_id(self) -> str:
-        """``data.doc_id``; else the ``doc_id`` part of a ``doc_id:index`` para_id; else the para_id."""
+        """The article: ``data.doc_id``; else the ``doc_id`` part of a ``doc_id:index`` para_id
+        (``data.para_id`` or ``data.id``); else ``data.title``; else the para_id (the paragraph
+        alone: :attr:`doc_id_from` says ``"none"``)."""
+        return self._article()[0]
+
+    @property
+    def doc_id_from(self) -> str:
+        """Where :attr:`doc_id` comes from: ``"doc_id"``, ``"para_id"``, ``"title"`` or ``"none"``."""
+        return self._article()[1]
+
+    def _article(self) -> tuple[str, str]:
         value = self.data.get("doc_id")
         if value is not None and str(value).strip():
-            return str(value)
-        para = self.para_id
-        return para.rsplit(":", 1)[0] if ":" in para else para
+            return str(value), "doc_id"
+        para = self._data_para_id()
+        if para is not None and ":" in para:
+            return para.rsplit(":", 1)[0], "para_id"
+        if self.title.strip():
+            return self.title, "title"
+        return self.para_id, "none"
 
     @property
     def file(self) -> str:
@@ -168,14 +197,22 @@ def _task(path: Path, index: int, item) -> Task:
     if not isinstance(raw_annotations, list):
         raise HoptacError(f"{where}: 'annotations' must be a list")
     ignored: Counter = Counter()
+    norm, title = normalise_with_offsets(data["text"]), data.get("title")
+    if norm.changed or (isinstance(title, str) and not is_normal(title)):
+        data = {**data, "text": norm.text}
+        if isinstance(title, str):
+            data["title"] = normalise(title)
     annotations = tuple(
-        _annotation(f"{where} annotation #{k}", data["text"], raw, ignored)
+        _annotation(f"{where} annotation #{k}", norm, raw, ignored)
         for k, raw in enumerate(raw_annotations)
     )
-    return Task(id=task_id, data=data, annotations=annotations, source=source, ignored_results=ignored)
+    given_id = item.get("id")
+    return Task(id=task_id, data=data, annotations=annotations, source=source, ignored_results=ignored,
+                normalised=norm.changed, ls_id=given_id if isinstance(given_id, (int, str)) and not
+                isinstance(given_id, bool) else None)
 
 
-def _annotation(where: str, text: str, raw, ignored: Counter) -> Annotation:
+def _annotation(where: str, text: Normalised, raw, ignored: Counter) -> Annotation:
     if not isinstance(raw, dict):
         raise HoptacError(f"{where}: expected an object")
     results = raw.get("result") or []
@@ -210,16 +247,23 @@ def _annotation(where: str, text: str, raw, ignored: Counter) -> Annotation:
     )
 
 
-def _spans(place: str, text: str, value: dict) -> list[Span]:
+def _spans(place: str, text: Normalised, value: dict) -> list[Span]:
+    """The span's offsets mapped from the exported text to the normalised one; its exported
+    ``text`` normalised with it (the normalised slice when it was the exported slice)."""
     start, end = value.get("start"), value.get("end")
     if not _is_int(start) or not _is_int(end):
         raise HoptacError(f"{place}: span needs integer 'start' and 'end', got {start!r}, {end!r}")
     labels = _strings(place, value, "labels")
     if not labels:
         labels = [""]  # reported by check as an unknown (empty) label
+    new_start, new_end = text.start(int(start)), text.end(int(end))
+    sliced = text.text[max(new_start, 0):max(new_end, 0)]
     given = value.get("text")
-    span_text = given if isinstance(given, str) else text[max(start, 0):max(end, 0)]
-    return [Span(int(start), int(end), label, span_text) for label in labels]
+    if not isinstance(given, str) or not text.changed:
+        span_text = given if isinstance(given, str) else sliced
+    else:
+        span_text = sliced if given == text.original[max(start, 0):max(end, 0)] else normalise(given)
+    return [Span(new_start, new_end, label, span_text) for label in labels]
 
 
 def _strings(place: str, value: dict, key: str) -> list[str]:

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from hoptac.corpus.text import is_normal, normalise, normalise_with_offsets
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import filter_spans
@@ -46,7 +46,6 @@ from hoptac.gazetteer import (
     gazetteer,
     load_rules_config,
     match_key,
-    nfc,
 )
 from hoptac.model import blank_vi, new_blank
 from hoptac.schema import load_schema
@@ -61,24 +60,6 @@ _FIGURE_NUMBER = re.compile(rf"(?<![\w./,-])(?:{_NUMBER})(?:\s?[{_DASH}]\s?(?:{_
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
 # Priority when two candidates have the same length (lower wins).
 _PRIORITY = {"official": 0, "locality": 1, "figure": 2, "field": 3}
-
-
-def nfc_with_offsets(text: str) -> tuple[str, list[int]]:
-    """``text`` in NFC, and for every offset of it (and its end) the offset in ``text``.
-
-    Each base character is normalised with the combining marks after it, so a
-    span between base characters maps back exactly."""
-    out: list[str] = []
-    to_orig: list[int] = []
-    start = 0
-    for i in range(1, len(text) + 1):
-        if i == len(text) or not unicodedata.combining(text[i]):
-            piece = unicodedata.normalize("NFC", text[start:i])
-            out.append(piece)
-            to_orig.extend([start] * len(piece))
-            start = i
-    to_orig.append(len(text))
-    return "".join(out), to_orig
 
 
 def syllables(text: str) -> list[Token]:
@@ -221,10 +202,11 @@ class Rules:
     def entities(self, text: str, words: list[tuple[int, int]] | None = None) -> list[Span]:
         """Non-overlapping ``(start, end, label)`` spans into ``text``, sorted; the longest wins a clash.
 
-        Text not in NFC is matched in NFC and the spans are mapped back to ``text``."""
-        if not unicodedata.is_normalized("NFC", text):
-            norm, to_orig = nfc_with_offsets(text)
-            return [(to_orig[s], to_orig[e], label) for s, e, label in self._entities(norm, None)]
+        Text that is not normal (not NFC, control characters…) is matched in its normal form
+        (:func:`hoptac.corpus.text.normalise_with_offsets`) and the spans are mapped back to ``text``."""
+        if not is_normal(text):
+            norm = normalise_with_offsets(text)
+            return [(norm.orig_start(s), norm.orig_end(e), label) for s, e, label in self._entities(norm.text, None)]
         return self._entities(text, words)
 
     def _entities(self, text: str, words: list[tuple[int, int]] | None) -> list[Span]:
@@ -565,8 +547,8 @@ class Rules:
 
     def sectors(self, text: str, words: list[tuple[int, int]] | None = None) -> dict[str, float]:
         """Every sector of the schema: 1.0 when one of its keywords is in the text, else 0.0."""
-        if not unicodedata.is_normalized("NFC", text):
-            text, words = nfc(text), None
+        if not is_normal(text):
+            text, words = normalise(text), None
         toks = syllables(text)
         words = words if words is not None else word_bounds(text)
         starts, ends = {s for s, _ in words}, {e for _, e in words}

@@ -28,12 +28,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from hoptac.annotate.config import labelling_config
 from hoptac.annotate.local_server import local_label_studio
 from hoptac.annotate.studio import push_tasks
 from hoptac.annotate.tasks import make_tasks
 from hoptac.corpus.build import read_paragraphs
 
-from hoptac.annotate.config import labelling_config
 from hoptac.errors import HoptacError
 from hoptac.resources import SEED_ARTICLES
 from hoptac.schema import load_schema

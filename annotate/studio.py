@@ -14,7 +14,10 @@ with a one-line error, before anything changes or is imported.
 without annotations) into a new timestamped file, never overwriting one.
 
 The API key is only ever passed to the SDK client: it is never printed, logged,
-written, stored on a result object, nor left in an error message.
+written, stored on a result object, nor left in an error message (it is redacted
+from the server's text before that text is cut to length). Credentials in the
+URL (``http://user:password@host``) go to the client only: every URL a message
+or a result shows is stripped of them (:func:`shown_url`).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ class PushResult:
 
 @dataclass
 class _Connection:
-    url: str
+    url: str  # as shown in messages: without user:password@ (see :func:`shown_url`)
     client: object = field(repr=False)
 
 
@@ -279,15 +282,23 @@ def _write_new(out_dir: Path, slug: str, raw: bytes) -> Path:
 def _connect(url: str, api_key: str) -> _Connection:
     url = (url or "").strip().rstrip("/")
     if not re.match(r"^https?://[^/\s]+", url):
-        raise HoptacError(f"Label Studio URL must start with http:// or https://, not {url!r}")
+        raise HoptacError(f"Label Studio URL must start with http:// or https://, not {shown_url(url)!r}")
     from label_studio_sdk import LabelStudio
     from label_studio_sdk.core.api_error import ApiError
 
     try:
         client = LabelStudio(base_url=url, api_key=api_key, timeout=TIMEOUT_SECONDS, max_retries=1)
     except ApiError as e:  # an expired or malformed JWT is refused before any request
-        raise HoptacError(_api_error_message(url, e, "the API key", api_key)) from None
-    return _Connection(url=url, client=client)
+        raise HoptacError(_api_error_message(shown_url(url), e, "the API key", api_key)) from None
+    return _Connection(url=shown_url(url), client=client)
+
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages may show it: credentials (``http://user:password@host``) removed."""
+    return _USERINFO.sub(r"\1", url)
 
 
 class _errors:
@@ -329,23 +340,23 @@ def _api_error_message(url: str, error, what: str, api_key: str) -> str:
         return f"Label Studio at {url} refused access to {what} (HTTP 403): the API key's user lacks permission"
     if status == 404:
         return f"Label Studio at {url} has no such page (HTTP 404) for {what}: is this a Label Studio server?"
-    return _redact(f"Label Studio at {url} answered HTTP {status} for {what}: {_detail(error.body)}", api_key)
+    return _redact(f"Label Studio at {url} answered HTTP {status} for {what}: {_detail(error.body, api_key)}", api_key)
 
 
 _KEY_ENV = "LABEL_STUDIO_API_KEY"
 
 
-def _detail(body) -> str:
-    """The server's reason on one line: validation errors first, they say the most."""
+def _detail(body, api_key: str = "") -> str:
+    """The server's reason on one line: validation errors first, they say the most. The key is
+    redacted before the text is cut, so that a cut can never leave part of it."""
+    text = str(body)
     if isinstance(body, dict):
         errors = body.get("validation_errors")
         if isinstance(errors, dict) and errors:
-            return _one_line("; ".join(" ".join(map(str, v)) if isinstance(v, list) else str(v)
-                                       for v in errors.values()))
-        for key in ("detail", "message", "error"):
-            if body.get(key):
-                return _one_line(str(body[key]))
-    return _one_line(str(body))
+            text = "; ".join(" ".join(map(str, v)) if isinstance(v, list) else str(v) for v in errors.values())
+        else:
+            text = next((str(body[key]) for key in ("detail", "message", "error") if body.get(key)), text)
+    return _one_line(_redact(text, api_key))
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -354,4 +365,6 @@ def _one_line(text: str, limit: int = 300) -> str:
 
 
 def _redact(message: str, api_key: str) -> str:
+    """``message`` without the key and without credentials in any URL it shows."""
+    message = shown_url(message)
     return message.replace(api_key, "[key]") if api_key else message

@@ -181,6 +181,9 @@ class SectorClassifier:
         self.labels, self.thresholds = list(cfg["labels"]), [float(t) for t in cfg["thresholds"]]
         self.set_keywords(cfg.get("keywords"))
         model_path = path / MODEL_FILE
+        if self.labels and not model_path.is_file():  # found now, not at the first paragraph
+            raise ValueError(f"{model_path} is missing: the sector classifier has {len(self.labels)} "
+                             f"label(s) but no fitted model")
         self.model = sio.load(model_path, trusted=TRUSTED_TYPES) if model_path.exists() else None
         return self
 

@@ -81,3 +81,34 @@ def test_nothing_to_compare_is_said(tmp_path):
     path = write(tmp_path, [task(1, TEXT, [annotation([])])])
     result = hoptac("annotate", "agreement", path)
     assert result.returncode == 0 and "nothing to compare" in result.stdout
+
+
+def two_pulls(tmp_path, first: list, second: list):
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write(folder, first, "project-at-10h.json")
+    write(folder, second, "project-at-11h.json")
+    return folder
+
+
+def test_two_pulls_of_the_same_project_count_each_pair_once(tmp_path):
+    expected = json.loads(GOLD_COUNTS.read_text(encoding="utf-8"))
+    gold = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))
+    result = hoptac("annotate", "agreement", two_pulls(tmp_path, gold, gold), "--top", "0")
+    assert result.returncode == 0, result.stderr
+    pairs = expected["double_annotated_tasks"]  # 95: one pair per double-annotated task
+    assert f"over {pairs} task(s) with ≥2 submitted annotations ({pairs} pair(s)" in result.stdout
+    assert (f"note: {expected['tasks']} duplicate task(s) (same Label Studio task id in several exports) and "
+            f"{expected['annotations']} duplicate annotation(s) in them were read once") in result.stdout
+    single = hoptac("annotate", "agreement", GOLD_EXPORT, "--top", "0")
+    assert result.stdout.split("\n\nnote:")[0] == single.stdout.strip()
+
+
+def test_a_later_pull_with_a_second_annotation_is_merged_by_annotation_id(tmp_path):
+    first = [task(1, TEXT, [annotation([span(TEXT, "Hà Nội", LOC)], id=11, user=1)])]
+    second = [task(1, TEXT, [annotation([span(TEXT, "Hà Nội", LOC)], id=11, user=1),
+                             annotation([span(TEXT, "Hải Phòng", LOC)], id=12, user=2)])]
+    result = hoptac("annotate", "agreement", two_pulls(tmp_path, first, second))
+    assert result.returncode == 0, result.stderr
+    assert "over 1 task(s) with ≥2 submitted annotations (1 pair(s), annotators [1, 2])" in result.stdout
+    assert "1 duplicate task(s)" in result.stdout and "1 duplicate annotation(s)" in result.stdout

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import re
 import tempfile
+import unicodedata
 from collections import Counter
 from pathlib import Path
 
@@ -294,3 +296,102 @@ def test_export_to_rows_accounts_for_every_span(paragraphs):
         tags = [names[t] for t in row["ner_tags"]]
         assert [(row["token_starts"][a], row["token_ends"][b - 1], lab) for a, b, lab in bio_to_spans(tags)] == \
                [(s["start"], s["end"], s["label"]) for s in row["spans"]]
+
+
+# ---------------------------------------------------------------- hostile input
+
+def nfd_export(tasks: list[dict]) -> list[dict]:
+    """The tasks with their text, title and span texts decomposed (NFD), offsets into the NFD text."""
+    out = copy.deepcopy(tasks)
+    for t in out:
+        text = t["data"]["text"]
+        to_nfd = [0]
+        for c in text:
+            to_nfd.append(to_nfd[-1] + len(unicodedata.normalize("NFD", c)))
+        t["data"]["text"] = unicodedata.normalize("NFD", text)
+        t["data"]["title"] = unicodedata.normalize("NFD", t["data"]["title"])
+        for a in t["annotations"]:
+            for r in a["result"]:
+                if r["type"] == "labels":
+                    v = r["value"]
+                    v.update(start=to_nfd[v["start"]], end=to_nfd[v["end"]], text=unicodedata.normalize("NFD", v["text"]))
+    return out
+
+
+def test_nfd_export_builds_the_same_rows_as_nfc(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:60]
+    nfd = nfd_export(tasks)
+    assert nfd[0]["data"]["text"] != tasks[0]["data"]["text"]
+    rows, report = examples_from_exports([write(tmp_path, tasks, "nfc.json")])
+    nfd_rows, nfd_report = examples_from_exports([write(tmp_path, nfd, "nfd.json")])
+    assert report.normalised == 0 and nfd_report.normalised == len(tasks)
+    assert nfd_rows == rows  # text, title, tokens, offsets, tags and span texts alike
+    assert any(r["spans"] for r in rows)
+
+
+def test_export_without_doc_ids_is_grouped_by_title_with_a_warning(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))
+    for t in tasks:
+        del t["data"]["doc_id"], t["data"]["para_id"]
+    titles = {t["data"]["title"] for t in tasks}
+    out = tmp_path / "ds"
+    result = hoptac("dataset", "build", write(tmp_path, tasks, "no-ids.json"), "-o", out)
+    assert result.returncode == 0, result.stderr
+    ds = datasets.load_from_disk(str(out))
+    in_split = {name: set(ds[name]["title"]) for name in SPLITS}
+    assert all(in_split[a].isdisjoint(in_split[b]) for a in SPLITS for b in SPLITS if a < b)
+    assert set().union(*in_split.values()) == titles and len(titles) == 32
+    rows = sum(len(ds[name]) for name in SPLITS)
+    warning = f"{rows} row(s) have no data.doc_id and no doc_id:index para_id: grouped into articles by data.title"
+    assert f"warning: {warning}" in result.stdout
+    assert warning in (out / "README.md").read_text(encoding="utf-8")
+    check = hoptac("annotate", "check", tmp_path / "no-ids.json")
+    assert "warning: 705 task(s) have no data.doc_id" in check.stdout
+    assert re.search(r"^articles\s+32$", check.stdout, re.M)
+
+
+def test_export_without_doc_ids_or_titles_is_refused(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:50]
+    for t in tasks:
+        del t["data"]["doc_id"], t["data"]["para_id"], t["data"]["title"]
+    out = tmp_path / "ds"
+    result = hoptac("dataset", "build", write(tmp_path, tasks, "bare.json"), "-o", out)
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert "\n" not in err and "bare.json: task" in err and "cannot be grouped by article" in err
+    assert not out.exists()
+
+
+def test_two_identical_pulls_build_like_one(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:120]
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write(folder, tasks, "pull-1.json")
+    write(folder, tasks, "pull-2.json")
+    check = hoptac("annotate", "check", folder)
+    assert check.returncode == 0, check.stderr
+    assert "note: 120 duplicate task(s)" in check.stdout
+    rows, report = examples_from_exports([folder])
+    single, _ = examples_from_exports([folder / "pull-1.json"])
+    assert rows == single and report.tasks == 120
+    assert [n for _, _, n in report.files] == [120, 120]
+    result = hoptac("dataset", "build", folder, "-o", tmp_path / "ds")
+    assert result.returncode == 0, result.stderr
+    assert "note: 120 duplicate task(s) (same Label Studio task id in several exports)" in result.stdout
+    assert "120 duplicate task(s)" in (tmp_path / "ds" / "README.md").read_text(encoding="utf-8")
+
+
+def test_pulls_that_differ_on_a_task_are_refused_with_a_hint(tmp_path):
+    tasks = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))[:40]
+    later = copy.deepcopy(tasks)
+    later[3]["annotations"][0]["result"] = []  # an annotator cleared it between the pulls
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    write(folder, tasks, "pull-1.json")
+    write(folder, later, "pull-2.json")
+    result = hoptac("dataset", "build", folder, "-o", tmp_path / "ds")
+    assert result.returncode == 2
+    err = result.stderr.strip()
+    assert "\n" not in err and "1 error(s)" in err
+    assert f"pull-2.json: task {tasks[3]['id']}" in err and "is also in" in err and "only the latest pull" in err
+    assert not (tmp_path / "ds").exists()

@@ -146,3 +146,59 @@ def test_interval_is_shown_only_with_two_articles_or_more():
 
     assert interval([0.81234, 0.9], 6) == "[0.812, 0.900]"
     assert interval([0.5, 0.5], 1) == "(no interval: 1 article)"
+
+
+# ---------------------------------------------------------------- scores that would mislead are said to
+
+def test_no_gold_entity_gives_n_a_and_a_warning_not_zero(trained, tmp_path):
+    _, model = trained
+    tasks = json.loads(SEED_EXPORT.read_text(encoding="utf-8"))
+    for t in tasks:
+        for a in t["annotations"]:
+            a["result"] = [r for r in a["result"] if r["type"] != "labels"]  # sectors only
+    export = tmp_path / "no-entities.json"
+    export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
+    result = hoptac("evaluate", model, export, "-o", tmp_path / "r", "--baseline", "rules")
+    assert result.returncode == 0, result.stderr
+    first, *warnings = result.stdout.strip().splitlines()
+    assert first.startswith("NER strict micro-F1 n/a (rules n/a); sectors micro-F1 ")
+    assert warnings == ["warning: no gold entity in the test data: NER scores are undefined"]
+    assert "0.000" not in first.split(";")[0]
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["warnings"] == ["no gold entity in the test data: NER scores are undefined"]
+    assert metrics["data"]["entities"] == 0
+    report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+    assert "- **warning**: no gold entity in the test data" in report
+    assert "Strict micro-F1 n/a" in report
+    micro_row = next(line for line in report.splitlines() if line.startswith("| *micro* |"))
+    assert "n/a" in micro_row and "**n/a**" in micro_row
+
+
+def test_labels_on_one_side_only_are_warned(trained, tmp_path):
+    from hoptac.train.dataset import dataset_labels
+
+    _, model = trained
+    conll = tmp_path / "other.conll"
+    conll.write_text("Ông O\nLê_Văn_Cường B-PER\nđến O\nCông_ty B-ORG\nViettel I-ORG\n. O\n", encoding="utf-8")
+    ds = tmp_path / "ds"
+    hoptac("dataset", "from-conll", "--train", conll, "--test", conll, "-o", ds, check=True)
+    result = hoptac("evaluate", model, ds, "-o", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    from hoptac.model import load_model
+
+    model_labels = list(load_model(model).get_pipe("ner").labels)
+    data_labels = dataset_labels(ds)[0]
+    expected = [f"entity labels only in the model: {', '.join(model_labels)} "
+                f"(every prediction of them counts as a false positive)",
+                f"entity labels only in the data: {', '.join(data_labels)} "
+                f"(the model never predicts them: their recall is 0)"]
+    assert result.stdout.strip().splitlines()[1:] == [f"warning: {w}" for w in expected]
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["warnings"] == expected
+    assert all(f"- **warning**: {w}" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8") for w in expected)
+
+
+def test_matching_labels_give_no_warning(report):
+    metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    assert "warnings" not in metrics
+    assert "**warning**" not in (report / "report.md").read_text(encoding="utf-8")

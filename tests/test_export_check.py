@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from hoptac.annotate.merge import (
     chosen_annotators,
     primary_annotation,
 )
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hoptac.schema import load_schema
 
@@ -277,3 +280,134 @@ def test_unknown_policy_is_an_error(tmp_path):
 
     with pytest.raises(HoptacError, match="merge policy"):
         primary_annotation(loaded_task(tmp_path, []), "newest")
+
+
+# ---------------------------------------------------------------- normalisation (NFD exports)
+
+VI_WORDS = ["Đắk", "Nông", "Hà", "Nội", "Bắc", "Ninh", "Thừa", "Thiên", "Huế", "hợp", "tác", "đầu", "tư",
+            "Nguyễn", "Thị", "Ánh", "Tuyết", "kỹ", "thuật", "Quảng", "Ngãi", "ở", "ưu", "đãi", "12,5", "tỷ"]
+
+
+def nfd_offsets(text: str) -> list[int]:
+    """Offset in NFD(text) of every offset of the NFC ``text``."""
+    offsets = [0]
+    for c in text:
+        offsets.append(offsets[-1] + len(unicodedata.normalize("NFD", c)))
+    return offsets
+
+
+@st.composite
+def text_with_spans(draw):
+    """A Vietnamese text (NFC) and non-overlapping labelled spans on word boundaries."""
+    words = draw(st.lists(st.sampled_from(VI_WORDS), min_size=1, max_size=14))
+    text = " ".join(words)
+    starts = [0]
+    for w in words[:-1]:
+        starts.append(starts[-1] + len(w) + 1)
+    spans, k = [], 0
+    while k < len(words):
+        length = draw(st.integers(0, 3))
+        if length and k + length <= len(words):
+            spans.append((starts[k], starts[k + length - 1] + len(words[k + length - 1]),
+                          draw(st.sampled_from([LOC, OFF, "FIELD"]))))
+        k += max(length, 1)
+    return text, spans
+
+
+def export_of(text: str, spans: list[tuple[int, int, str]], title: str = "Tiêu đề") -> list[dict]:
+    result = [{"from_name": "ner", "to_name": "text", "type": "labels",
+               "value": {"start": s, "end": e, "text": text[s:e], "labels": [label]}} for s, e, label in spans]
+    return [{"id": 1, "data": {"text": text, "title": title, "doc_id": "d", "para_id": "d:0"},
+             "annotations": [annotation(result)]}]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text_with_spans())
+def test_nfd_export_loads_as_its_nfc_original(tmp_path, case):
+    text, spans = case
+    nfd = unicodedata.normalize("NFD", text)
+    to_nfd = nfd_offsets(text)
+    nfd_spans = [(to_nfd[s], to_nfd[e], label) for s, e, label in spans]
+    assert all(nfd[s:e] == unicodedata.normalize("NFD", text[a:b]) for (s, e, _), (a, b, _) in zip(nfd_spans, spans))
+    [loaded] = load_exports([write(tmp_path, export_of(nfd, nfd_spans, unicodedata.normalize("NFD", "Tiêu đề")))])
+    [original] = load_exports([write(tmp_path, export_of(text, spans), "nfc.json")])
+    assert loaded.text == text and loaded.title == "Tiêu đề"
+    assert loaded.annotations[0].spans == original.annotations[0].spans
+    assert [(s.start, s.end, s.label, s.text) for s in loaded.annotations[0].spans] == \
+        [(s, e, label, text[s:e]) for s, e, label in spans]
+    assert loaded.normalised == (nfd != text) and not original.normalised
+    assert check_exports([tmp_path / "export.json"], SCHEMA).errors == []
+
+
+def test_cli_check_of_an_nfd_export_says_it_normalised(tmp_path):
+    tasks = valid_export()
+    for t in tasks:
+        t["data"]["text"] = unicodedata.normalize("NFD", t["data"]["text"])
+        for r in t["annotations"][0]["result"]:
+            if r["type"] == "labels":  # offsets into the NFD text
+                nfc_text = unicodedata.normalize("NFC", t["data"]["text"])
+                to_nfd = nfd_offsets(nfc_text)
+                r["value"].update(start=to_nfd[r["value"]["start"]], end=to_nfd[r["value"]["end"]],
+                                  text=unicodedata.normalize("NFD", r["value"]["text"]))
+    result = hoptac("annotate", "check", write(tmp_path, tasks))
+    assert result.returncode == 0, result.stderr
+    assert table_numbers(result.stdout)["errors"] == [0]
+    assert "note: 2 task text(s) normalised" in result.stdout
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text_with_spans(), st.data())
+def test_invisible_characters_in_an_export_are_removed_with_offsets_remapped(tmp_path, case, data):
+    text, spans = case
+    inserts = sorted(data.draw(st.lists(st.tuples(st.integers(0, len(text)), st.sampled_from("\u200b\u00ad\u200c\u200d\ufeff\u2060\x07")),
+                                        max_size=6)), reverse=True)
+    raw, raw_spans = text, list(spans)
+    for at, c in inserts:  # right to left, so earlier positions stay valid
+        raw = raw[:at] + c + raw[at:]
+        raw_spans = [(s + (s > at), e + (e > at), label) for s, e, label in raw_spans]
+    [loaded] = load_exports([write(tmp_path, export_of(raw, raw_spans))])
+    assert loaded.text == text
+    assert [(s.start, s.end, s.label, s.text) for s in loaded.annotations[0].spans] == \
+        [(s, e, label, text[s:e]) for s, e, label in spans]
+    assert check_exports([tmp_path / "export.json"], SCHEMA).errors == []
+
+
+def test_zero_width_space_and_soft_hyphen_in_an_export(tmp_path):
+    raw = "Tỉnh Bắc\u00adNinh và L\u200biên hợp quốc\u2028hợp tác"
+    spans = [(raw.index("Bắc"), raw.index(" và"), LOC), (raw.index("L\u200b"), raw.index("\u2028"), LOC),
+             (raw.index("hợp tác"), len(raw), "FIELD")]
+    [loaded] = load_exports([write(tmp_path, export_of(raw, spans))])
+    assert loaded.text == "Tỉnh BắcNinh và Liên hợp quốc hợp tác"
+    assert [s.text for s in loaded.annotations[0].spans] == ["BắcNinh", "Liên hợp quốc", "hợp tác"]
+    assert check_exports([tmp_path / "export.json"], SCHEMA).errors == []
+
+
+# ---------------------------------------------------------------- hostile size
+
+def test_ten_thousand_identical_spans_check_in_linear_time_and_memory(tmp_path):
+    import time
+    import tracemalloc
+
+    from hoptac.annotate.check import MAX_PER_TASK
+
+    n = 10_000
+    hanoi = span(TEXT, "Hà Nội", LOC)
+    tasks = [task(1, TEXT, [annotation([hanoi] * n)]), task(2, TEXT, [annotation([hanoi, hanoi], id=2)])]
+    path = write(tmp_path, tasks)
+    began = time.perf_counter()
+    tracemalloc.start()
+    try:
+        report = check_exports([path], SCHEMA)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    seconds = time.perf_counter() - began
+    # every span after the first overlaps an earlier one: counted, n - 1 (+ 1 in task 2), not n·(n-1)/2 pairs
+    assert report.error_counts()["overlap"] == n - 1 + 1 and report.error_total == n
+    task_one = [m for m in report.errors if "task 1 " in m]
+    assert len(task_one) == MAX_PER_TASK + 1 and task_one[-1].endswith(f"… and {n - 1 - MAX_PER_TASK} more error(s) in this task")
+    assert [m for m in report.errors if "task 2 " in m] == [report.errors[-1]]  # the next task is still listed
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    assert seconds < 20, f"{seconds:.1f}s"
+    summary = report.error_summary()
+    assert f": {n} error(s) ({n} overlapping spans" in summary and "\n" not in summary

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import NEWS, REPO, SEED_ANNOTATIONS, SEED_TEXT, hoptac
 
-from hoptac.output import MARK, atomic_dir, atomic_file, check_output
 from hoptac.errors import HoptacError
+from hoptac.output import MARK, atomic_dir, atomic_file, check_output
 
 SEED_EXPORT = SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json"
 SEED_PARAGRAPHS = sum(1 for line in SEED_TEXT.read_text(encoding="utf-8").splitlines() if line.strip())

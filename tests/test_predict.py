@@ -194,3 +194,73 @@ def test_sector_labels_are_the_models_own_decisions(model, tmp_path):
         assert row["sector_labels"] == nlp(row["text"])._.sectors
         assert row["sector_labels"] == [s for s, score in row["sectors"].items() if score >= thresholds[s] - 1e-4] \
             or any(abs(score - thresholds[s]) < 1e-4 for s, score in row["sectors"].items())
+
+
+def test_predict_reads_text_normalised_like_the_corpus(model, tmp_path):
+    src = tmp_path / "glued.txt"
+    src.write_text("Tiêu đề\rThành phố H\u200bà Nội\u2028và tỉnh Bắc\u00adNinh ký kết\x0bhợp tác\n", encoding="utf-8")
+    result, out = predict(model, src, out=tmp_path / "pred.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert [r["text"] for r in read_jsonl(out)] == ["Tiêu đề", "Thành phố Hà Nội", "và tỉnh BắcNinh ký kết", "hợp tác"]
+
+
+def test_predict_of_a_corpus_file_keeps_the_corpus_ids(model, seed_corpus, tmp_path):
+    result, out = predict(model, seed_corpus, out=tmp_path / "pred.jsonl")
+    assert result.returncode == 0, result.stderr
+    corpus = read_jsonl(seed_corpus)
+    rows = read_jsonl(out)
+    assert [r["id"] for r in rows] == [c["id"] for c in corpus]  # not "doc:0:0", "doc:1:0", …
+    assert [r["text"] for r in rows] == [c["text"] for c in corpus]
+
+
+def test_predict_refuses_a_label_studio_export(model, tmp_path):
+    from conftest import GOLD_EXPORT
+
+    result, out = predict(model, GOLD_EXPORT, out=tmp_path / "pred.jsonl")
+    assert_one_error_line(result, str(GOLD_EXPORT), "Label Studio export")
+    assert not out.exists()
+
+
+def test_a_paragraph_longer_than_max_length_is_predicted_in_parts_and_counted(model, tmp_path):
+    from hoptac.train.predict import annotate, part_starts
+
+    from hoptac.model import load_model
+
+    nlp = load_model(model)
+    nlp.max_length = 500  # the default is a million characters: the same path, smaller
+    lines = [p.text for p in read_paragraphs([SEED_TEXT])]
+    long = " ".join(lines[1:])
+    assert len(long) > 3 * nlp.max_length
+    src = tmp_path / "long.txt"
+    src.write_text(f"{lines[0]}\n{long}\n{lines[1]}\n", encoding="utf-8")
+    paragraphs = read_paragraphs([src])
+    records = list(annotate(nlp, paragraphs))
+    assert [r["text"] for r in records] == [lines[0], long, lines[1]]  # one record each, nothing lost
+    starts = part_starts(long, nlp.max_length)
+    assert paragraphs.summary.split == [("long:1", len(long), len(starts))] and len(starts) >= 4
+    assert all(long[s - 1] == " " for s in starts[1:])  # cut after a space
+    for record in records:
+        for ent in record["entities"]:
+            assert record["text"][ent["start"]:ent["end"]] == ent["text"]
+    assert any(e["start"] > starts[1] for e in records[1]["entities"])  # later parts are predicted too
+    whole = {(e["start"], e["end"], e["label"]) for e in records[1]["entities"]}
+    for a, b in zip(starts, starts[1:] + [len(long)]):  # each part, offsets shifted, as predicted alone
+        alone = nlp(long[a:b])
+        assert {(e.start_char + a, e.end_char + a, e.label_) for e in alone.ents} == \
+               {x for x in whole if a <= x[0] < b}
+    assert set(records[1]["sectors"]) == set(records[0]["sectors"])
+    assert any("split:      1 paragraph(s) longer than the model's max_length" in line
+               for line in paragraphs.summary.lines())
+    two = list(annotate(nlp, read_paragraphs([src]), batch_size=2, n_process=2))
+    assert two == records
+
+
+def test_a_model_missing_its_sector_file_is_refused_when_loaded(model, tmp_path):
+    import shutil
+
+    broken = tmp_path / "broken-model"
+    shutil.copytree(model, broken)
+    (broken / "sector_classifier" / "model.skops").unlink()
+    result, out = predict(broken, SEED_TEXT, out=tmp_path / "pred.jsonl")
+    assert_one_error_line(result, str(broken), "model.skops is missing")
+    assert not out.exists()

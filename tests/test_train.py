@@ -176,6 +176,8 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
     (["train", "{ds}", "-o", "{tmp}/m", "--set", "training.max_steps"], "expected section.key=value"),
     (["train", "{ds}", "-o", "{tmp}/m", "--config", "{tmp}/none.cfg"], "NER config not found"),
     (["train", "{ds}", "-o", "{tmp}/m", "--only", "both"], "--only must be"),
+    (["train", "{ds}", "-o", "{tmp}/m", "--set", "training.max_steps=abc"],
+     '--set training.max_steps="abc": Input should be a valid integer'),
 ])
 def test_bad_training_input_is_one_line_exit_2(args, needle, seed_dataset, tmp_path):
     args = [a.format(tmp=tmp_path, ds=seed_dataset) for a in args]

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hoptac.annotate.check import check_exports
+from hoptac.annotate.duplicates import dedupe_tasks
 from hoptac.annotate.export import export_files, load_exports
 from hoptac.annotate.merge import (
     GROUND_TRUTH,
@@ -123,6 +124,9 @@ class ExamplesReport:
     entity_labels: list[str]
     sector_labels: list[str]
     tasks: int = 0
+    normalised: int = 0  # tasks whose text was normalised (offsets remapped)
+    by_title: int = 0  # rows whose article is their data.title (no doc_id, no doc_id:index para_id)
+    duplicates: str | None = None  # the note on task copies read once (several pulls)
     left_out: Counter = field(default_factory=Counter)  # reason → tasks
     alignment: AlignmentReport = field(default_factory=AlignmentReport)
 
@@ -136,6 +140,12 @@ class ExamplesReport:
 
     def left_out_lines(self) -> list[str]:
         return [f"{n} task(s): {reason}" for reason, n in sorted(self.left_out.items())]
+
+    def warnings(self) -> list[str]:
+        if not self.by_title:
+            return []
+        return [f"{self.by_title} row(s) have no data.doc_id and no doc_id:index para_id: grouped into "
+                f"articles by data.title (paragraphs of one article must share its title)"]
 
 
 def examples_from_exports(paths: list[Path], policy: str = GROUND_TRUTH,
@@ -154,14 +164,23 @@ def examples_from_exports(paths: list[Path], policy: str = GROUND_TRUTH,
     tag_index = {tag: k for k, tag in enumerate(report.bio_tags)}
     sector_index = {name: k for k, name in enumerate(schema.sector_names)}
     rows, per_file = [], Counter()
-    for task in load_exports(files):
+    loaded = load_exports(files)
+    per_file.update(task.file for task in loaded)  # every task of every file, duplicates included
+    tasks, duplicates = dedupe_tasks(loaded)  # a conflicting copy is refused by the check above
+    report.duplicates = duplicates.note()
+    for task in tasks:
         report.tasks += 1
-        per_file[task.file] += 1
+        report.normalised += task.normalised
         annotation = primary_annotation(task, policy)
         if annotation is None:
             reason = "only cancelled annotations" if task.annotations else "no annotation"
             report.left_out[reason] += 1
             continue
+        if task.doc_id_from == "none":
+            raise HoptacError(f"{task.place}: no data.doc_id, no doc_id:index para_id and no data.title: the "
+                              f"paragraphs cannot be grouped by article, so an article could be in two splits; "
+                              f"give the tasks data.doc_id (or data.title)")
+        report.by_title += task.doc_id_from == "title"
         rows.append(_row(task, annotation, policy, report, tag_index, sector_index))
     report.files = [(f, sha, per_file[f]) for f, sha, _ in report.files]
     return rows, report
@@ -310,6 +329,12 @@ class BuildReport:
         lines = [f"read {ex.tasks} task(s) from {len(ex.files)} export(s); merge policy: {ex.policy}",
                  f"rows: {rows} (+ {sum(ex.left_out.values())} task(s) left out = {ex.tasks})"]
         lines += [f"  left out: {line}" for line in ex.left_out_lines()]
+        if ex.duplicates:
+            lines.append(f"note: {ex.duplicates}")
+        lines += [f"warning: {line}" for line in ex.warnings()]
+        if ex.normalised:
+            lines.append(f"normalised text: {ex.normalised} task(s) (NFC, control characters removed…), "
+                         f"span offsets remapped")
         lines.append(f"split: {self.plan.method}")
         if not self.plan.grouped:
             lines.append("warning: too few articles for a split grouped by article; fell back to paragraphs")
@@ -461,6 +486,7 @@ def _export_card(ex: ExamplesReport, plan: SplitPlan, counts: dict, command: str
     files = "\n".join(f"| `{Path(f).name}` | `{sha}` | {n} |" for f, sha, n in ex.files)
     left_out = "\n".join(f"- {line}" for line in ex.left_out_lines()) or "- none"
     rows = sum(len(v) for v in plan.splits.values())
+    warnings = "".join(f"\nWarning: {line}.\n" for line in ex.warnings())
     return f"""\
 Paragraphs of Vietnamese news about cooperation between localities, annotated in
 Label Studio with entity spans ({", ".join(ex.entity_labels)}) and zero or more
@@ -474,7 +500,7 @@ sectors per paragraph ({len(ex.sector_labels)} sectors). Built by hoptac `{__ver
 ## Split method
 
 {plan.method}.
-
+{warnings}
 ## Provenance
 
 Label Studio JSON exports:
@@ -491,7 +517,7 @@ Software: hoptac {__version__}, datasets {datasets.__version__}, spaCy {spacy.__
 
 `{ex.policy}`: {POLICY_TEXT[ex.policy]}
 
-Tasks read: {ex.tasks}; rows: {rows}; tasks left out (no submitted annotation):
+Tasks read: {ex.tasks}{f" ({ex.duplicates})" if ex.duplicates else ""}; rows: {rows}; tasks left out (no submitted annotation):
 
 {left_out}
 

@@ -7,8 +7,19 @@ from pathlib import Path
 NONE = "(none)"
 
 
-def _f(x: float) -> str:
-    return f"{x:.3f}"
+def _f(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+NO_GOLD_ENTITY = "no gold entity in the test data"  # the start of evaluate.NO_GOLD_ENTITY
+
+
+def _undefined(table: dict) -> dict:
+    """A P/R/F1 table with no gold support anywhere: recall and F1 undefined (shown n/a)."""
+    def blank(v: dict) -> dict:
+        return {**v, "recall": None, "f1": None}
+    return {**table, "micro": blank(table["micro"]), "macro": blank(table["macro"]),
+            "per_label": {k: blank(v) for k, v in table["per_label"].items()}}
 
 
 def write_charts(out_dir: Path, metrics: dict, detail: dict, labels: list[str]) -> list[str]:
@@ -114,19 +125,30 @@ def write_report(out_dir: Path, model: str, metrics: dict, system: dict, base: d
                  rows: list[dict], charts: list[str]) -> None:
     data = metrics["data"]
     articles = len({row["doc_id"] for row in rows})
+    warnings = metrics.get("warnings", [])
+    undefined = any(w.startswith(NO_GOLD_ENTITY) for w in warnings)
+    if undefined:  # shown n/a, not 0.000
+        metrics = {**metrics, "ner": _undefined(metrics["ner"]), "ner_lenient": _undefined(metrics["ner_lenient"])}
+        if "baseline" in metrics:
+            metrics["baseline"] = {**metrics["baseline"], "ner": _undefined(metrics["baseline"]["ner"]),
+                                   "ner_lenient": _undefined(metrics["baseline"]["ner_lenient"])}
+    strict_line = (
+        "Strict micro-F1 n/a: the data has no gold entity, so recall and F1 are undefined." if undefined else
+        f"Strict micro-F1 {_f(metrics['ner']['micro']['f1'])}, 95% bootstrap interval over {articles} articles "
+        f"{interval(metrics['ner']['micro_f1_ci95'], articles)}" + (
+            f"; rules baseline {_f(metrics['baseline']['ner']['micro']['f1'])} "
+            f"{interval(metrics['baseline']['ner']['micro_f1_ci95'], articles)}"
+            if base else "") + ". Macro averages are over labels with gold support.")
     out = [
         "# hoptac evaluation report", "",
         f"- model: `{model}`",
         f"- data: {data['source']}: {data['paragraphs']} paragraphs, {data['entities']} gold entities",
         f"- baseline: {'rules (annotate/rules.py), scored by the same code on the same paragraphs' if base else 'none'}",
+        *[f"- **warning**: {w}" for w in warnings],
         "",
         "## Entities, strict (start, end and label all equal)", "",
         *_prf_table(metrics["ner"], metrics.get("baseline", {}).get("ner"), "model"), "",
-        f"Strict micro-F1 {_f(metrics['ner']['micro']['f1'])}, 95% bootstrap interval over {articles} articles "
-        f"{interval(metrics['ner']['micro_f1_ci95'], articles)}" + (
-            f"; rules baseline {_f(metrics['baseline']['ner']['micro']['f1'])} "
-            f"{interval(metrics['baseline']['ner']['micro_f1_ci95'], articles)}"
-            if base else "") + ". Macro averages are over labels with gold support.", "",
+        strict_line, "",
         "![per-label F1](ner_f1.png)", "",
         "## Entities, boundary-tolerant (overlap and same label; not part of the strict figures)", "",
         *_prf_table(metrics["ner_lenient"], metrics.get("baseline", {}).get("ner_lenient"), "model"), "",

@@ -14,6 +14,12 @@ seed, 1000 resamples.
 
 Outputs in REPORT_DIR: ``metrics.json``, ``report.md``, ``ner_f1.png`` (per-label
 F1, model vs baseline) and ``confusion.png`` (entity-type confusion of the model).
+
+Figures that would mislead are said to: when the model and the data have
+different entity (or sector) labels, or the data has no gold entity at all
+(NER recall and F1 are then undefined: the summary and the report show "n/a",
+not 0.000), the summary prints a ``warning:`` line for each and ``metrics.json``
+gets a ``warnings`` list (the key is there only when there is a warning).
 """
 
 from __future__ import annotations
@@ -215,6 +221,35 @@ def score(rows: list[dict], predictions: list[dict], entity_labels: list[str], s
     return result
 
 
+def label_warnings(nlp, rows: list[dict], entity_labels: list[str], sector_labels: list[str] | None) -> list[str]:
+    """What makes the scores of ``nlp`` on ``rows`` mislead: labels on one side only, no gold entity."""
+    warnings = []
+    model_labels = list(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names else []
+    only_model = [label for label in model_labels if label not in entity_labels]
+    only_data = [label for label in entity_labels if label not in model_labels]
+    if only_model:
+        warnings.append(f"entity labels only in the model: {', '.join(only_model)} "
+                        f"(every prediction of them counts as a false positive)")
+    if only_data:
+        warnings.append(f"entity labels only in the data: {', '.join(only_data)} "
+                        f"(the model never predicts them: their recall is 0)")
+    if "sector_classifier" in nlp.pipe_names and sector_labels:
+        model_sectors = list(getattr(nlp.get_pipe("sector_classifier"), "labels", []))
+        if set(model_sectors) != set(sector_labels):
+            warnings.append(f"sectors differ: only in the model: {', '.join(s for s in model_sectors if s not in sector_labels) or 'none'}; "
+                            f"only in the data: {', '.join(s for s in sector_labels if s not in model_sectors) or 'none'}")
+    if not any(row.get("spans") for row in rows):
+        warnings.append(NO_GOLD_ENTITY)
+    return warnings
+
+
+NO_GOLD_ENTITY = "no gold entity in the test data: NER scores are undefined"
+
+
+def f1_text(table: dict, defined: bool) -> str:
+    return f"{table['micro']['f1']:.3f}" if defined else "n/a"
+
+
 # ---------------------------------------------------------------- the command
 
 def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False) -> str:
@@ -239,16 +274,22 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None,
         metrics["baseline"] = {k: base[k] for k in ("ner", "ner_lenient", "sectors") if k in base}
     metrics["data"] = {"source": source, "paragraphs": len(rows),
                        "entities": sum(len(row.get("spans") or []) for row in rows)}
+    warnings = label_warnings(nlp, rows, entity_labels, sector_labels)
+    if warnings:
+        metrics["warnings"] = warnings
     with atomic_dir(out_dir, inputs=inputs, force=force, command=f"hoptac evaluate {model} {data}") as folder:
         (folder / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
         charts = write_charts(folder, metrics, system["_ner_detail"], entity_labels)
         write_report(folder, str(model), metrics, system, base, rows, charts)
-    micro = metrics["ner"]["micro"]["f1"]
-    line = f"NER strict micro-F1 {micro:.3f} {interval(metrics['ner']['micro_f1_ci95'], len({r['doc_id'] for r in rows}))}"
+    defined = NO_GOLD_ENTITY not in warnings
+    line = f"NER strict micro-F1 {f1_text(metrics['ner'], defined)}"
+    if defined:
+        line += f" {interval(metrics['ner']['micro_f1_ci95'], len({r['doc_id'] for r in rows}))}"
     if base is not None:
-        line += f" (rules {base['ner']['micro']['f1']:.3f})"
+        line += f" (rules {f1_text(base['ner'], defined)})"
     if "sectors" in metrics:
         line += f"; sectors micro-F1 {metrics['sectors']['micro']['f1']:.3f}"
         if base is not None and "sectors" in base:
             line += f" (rules {base['sectors']['micro']['f1']:.3f})"
-    return f"{line}; {len(rows)} paragraphs; report: {out_dir / 'report.md'}"
+    return "\n".join([f"{line}; {len(rows)} paragraphs; report: {out_dir / 'report.md'}"]
+                     + [f"warning: {w}" for w in warnings])

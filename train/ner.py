@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import spacy
+from confection import ConfigValidationError
 from spacy.tokens import Doc, DocBin, Span
 
 from hoptac.components import LexiconFeatures
@@ -48,6 +49,22 @@ def parse_overrides(items: list[str]) -> dict:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def config_error(config: Path, error, overrides: dict) -> str:
+    """One line for a spaCy config validation error: the key, the value and what is wrong with it,
+    naming the ``--set`` override the value came from (never the whole config spaCy prints)."""
+    problems = []
+    for item in error.errors or []:
+        loc = ".".join(str(part) for part in item.get("loc", ()))
+        loc = f"{error.parent}.{loc}" if error.parent else loc
+        key = next((k for k in overrides if k == loc or k.endswith(f".{loc}")), None)
+        where = f"--set {key}={json.dumps(overrides[key], ensure_ascii=False)}" if key else f"{config}: {loc}"
+        problems.append(f"{where}: {item.get('msg', 'invalid value')}")
+    if not problems:
+        return f"{config}: invalid config ({error.title or type(error).__name__})"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return problems[0] + more
 
 
 HOPTAC_DEFAULTS = {"silver_size": 0, "gold_repeat": 1, "silver_seed": 0}
@@ -143,7 +160,10 @@ def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: 
     cfg["training"]["before_update"] = {"@callbacks": STEP_COUNTER}
     _STEPS["last"] = 0
     started = time.time()
-    nlp = init_nlp(cfg, use_gpu=-1)
+    try:
+        nlp = init_nlp(cfg, use_gpu=-1)
+    except ConfigValidationError as e:  # a value of the wrong type, from --set or the config file
+        raise HoptacError(config_error(config, e, overrides)) from None
     if isinstance(nlp.tokenizer, VietnameseWords):
         nlp.tokenizer.set_places(tokenizer_places())
         log(f"ner: tokenizer {TOKENIZER} with {len(nlp.tokenizer.places)} places")

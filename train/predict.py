@@ -58,21 +58,84 @@ def doc_record(paragraph_id: str, doc_id: str, doc) -> dict:
     }
 
 
-def annotate(nlp, paragraphs: Iterator[Paragraph], batch_size: int = 256, n_process: int = 1) -> Iterator[dict]:
-    """Stream ``paragraphs`` through ``nlp``; yields one :func:`doc_record` each, in input order."""
+def annotate(nlp, paragraphs: Iterator[Paragraph], batch_size: int = 256, n_process: int = 1,
+             summary: ReadSummary | None = None) -> Iterator[dict]:
+    """Stream ``paragraphs`` through ``nlp``; yields one :func:`doc_record` each, in input order.
+
+    A paragraph longer than ``nlp.max_length`` (which spaCy refuses) is cut into parts of at
+    most that length, after a space where there is one; the parts go through the pipeline and
+    come back as one record (entity offsets into the whole paragraph, each sector's highest
+    score over the parts). Each one is counted in ``summary`` (by default the read summary that
+    comes with :func:`hoptac.corpus.read.read_paragraphs`' paragraphs): ``ReadSummary.split``."""
+    summary = summary if summary is not None else getattr(paragraphs, "summary", None)
+    items = _items(paragraphs, nlp.max_length, summary)
     if n_process > 1 and "fork" in mp.get_all_start_methods():
-        yield from _annotate_in_workers(nlp, paragraphs, batch_size, n_process)
+        yield from _annotate_in_workers(nlp, items, batch_size, n_process)
         return
-    pending: deque[tuple[str, str]] = deque()
+    pending: deque[Item] = deque()
 
     def texts() -> Iterator[str]:
-        for p in paragraphs:
-            pending.append((p.id, p.doc_id))
-            yield p.text
+        for item in items:
+            pending.append(item)
+            yield from _part_texts(item)
 
-    for doc in nlp.pipe(texts(), batch_size=batch_size, n_process=n_process):
-        paragraph_id, doc_id = pending.popleft()
-        yield doc_record(paragraph_id, doc_id, doc)
+    docs = nlp.pipe(texts(), batch_size=batch_size, n_process=n_process)
+    for doc in docs:
+        item = pending.popleft()
+        parts = [doc] + [next(docs) for _ in item[3][1:]]
+        yield _record(item, parts)
+
+
+# ---------------------------------------------------------------- paragraphs longer than nlp.max_length
+
+Item = tuple[str, str, str, list[int]]  # paragraph id, doc_id, text, start offset of each part
+
+
+def _items(paragraphs: Iterator[Paragraph], max_length: int, summary: ReadSummary | None) -> Iterator[Item]:
+    for p in paragraphs:
+        starts = part_starts(p.text, max_length)
+        if len(starts) > 1 and summary is not None:
+            summary.split.append((p.id, len(p.text), len(starts)))
+        yield p.id, p.doc_id, p.text, starts
+
+
+def part_starts(text: str, max_length: int) -> list[int]:
+    """Where each part of ``text`` starts, every part at most ``max_length`` characters long,
+    cut after the last space that fits (mid-word only when a part has no space)."""
+    starts = [0]
+    while len(text) - starts[-1] > max_length:
+        start = starts[-1]
+        space = text.rfind(" ", start, start + max_length)
+        starts.append(space + 1 if space > start else start + max_length)
+    return starts
+
+
+def _part_texts(item: Item) -> list[str]:
+    _, _, text, starts = item
+    return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]
+
+
+def _record(item: Item, docs: list) -> dict:
+    """The record of one paragraph from the docs of its parts (one doc: :func:`doc_record`)."""
+    paragraph_id, doc_id, text, starts = item
+    if len(docs) == 1:
+        return doc_record(paragraph_id, doc_id, docs[0])
+    records = [doc_record(paragraph_id, doc_id, doc) for doc in docs]
+    sectors: dict[str, float] = {}
+    for record in records:
+        for label, score in record["sectors"].items():
+            sectors[label] = max(score, sectors.get(label, score))
+    merged = {
+        **records[0],  # every key of doc_record; those that differ per part are merged below
+        "text": "".join(record["text"] for record in records),
+        "entities": [{**ent, "start": ent["start"] + offset, "end": ent["end"] + offset}
+                     for offset, record in zip(starts, records) for ent in record["entities"]],
+        "sectors": sectors,
+    }
+    for key, value in records[0].items():  # label lists (e.g. sectors decided per part): any part's
+        if isinstance(value, list) and key != "entities":
+            merged[key] = list(dict.fromkeys(x for record in records for x in record[key]))
+    return merged
 
 
 # ---------------------------------------------------------------- n_process > 1
@@ -80,16 +143,17 @@ def annotate(nlp, paragraphs: Iterator[Paragraph], batch_size: int = 256, n_proc
 _WORKER_NLP = None  # the pipeline, inherited by forked workers (never pickled)
 
 
-def _records_of_chunk(chunk: list[tuple[str, str, str]]) -> list[dict]:
-    """Worker side: one chunk of (id, doc_id, text) → its records, in order."""
-    docs = _WORKER_NLP.pipe([text for _, _, text in chunk], batch_size=len(chunk))
-    return [doc_record(pid, doc_id, doc) for (pid, doc_id, _), doc in zip(chunk, docs)]
+def _records_of_chunk(chunk: list[Item]) -> list[dict]:
+    """Worker side: one chunk of paragraphs (their parts) → their records, in order."""
+    texts = [text for item in chunk for text in _part_texts(item)]
+    docs = iter(_WORKER_NLP.pipe(texts, batch_size=len(texts)))
+    return [_record(item, [next(docs) for _ in item[3]]) for item in chunk]
 
 
-def _chunks(paragraphs: Iterator[Paragraph], size: int) -> Iterator[list[tuple[str, str, str]]]:
-    chunk: list[tuple[str, str, str]] = []
-    for p in paragraphs:
-        chunk.append((p.id, p.doc_id, p.text))
+def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    chunk: list[Item] = []
+    for item in items:
+        chunk.append(item)
         if len(chunk) >= size:
             yield chunk
             chunk = []
@@ -103,7 +167,7 @@ def _worker_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _annotate_in_workers(nlp, paragraphs: Iterator[Paragraph], batch_size: int, n_process: int) -> Iterator[dict]:
+def _annotate_in_workers(nlp, items: Iterator[Item], batch_size: int, n_process: int) -> Iterator[dict]:
     """Chunks of ``batch_size`` paragraphs go to ``n_process`` forked workers that run the whole
     pipeline (word segmentation included) and send back finished records, not Docs.
 
@@ -118,7 +182,7 @@ def _annotate_in_workers(nlp, paragraphs: Iterator[Paragraph], batch_size: int, 
     in_flight: deque = deque()
     with mp.get_context("fork").Pool(n_process, initializer=_worker_signals) as pool:
         try:
-            for chunk in _chunks(paragraphs, batch_size):
+            for chunk in _chunks(items, batch_size):
                 in_flight.append(pool.apply_async(_records_of_chunk, (chunk,)))
                 if len(in_flight) >= 2 * n_process:
                     yield from in_flight.popleft().get()
