@@ -33,7 +33,6 @@ from hoptac.train.align import bio_to_spans
 from hoptac.train.dataset import (
     FEATURES_DOC,
     _articles,
-    bio_tags,
     dataset_labels,
     label_counts,
     load_dataset_dir,
@@ -45,6 +44,7 @@ from hoptac.train.dataset import (
 from hoptac import __version__
 from hoptac.errors import HoptacError
 from hoptac.output import atomic_dir, check_output
+from hoptac.schema import bio_tags
 
 DOCSTART = "-DOCSTART-"
 _LABEL = re.compile(r"^[^\s]+$")

@@ -19,6 +19,8 @@ from pathlib import Path
 import spacy
 from spacy.tokens import Doc, DocBin, Span
 
+from hoptac.train.align import bio_to_spans
+
 from hoptac.components import LexiconFeatures
 from hoptac.errors import HoptacError
 from hoptac.lexicon import rules_lexicon, tokenizer_places
@@ -91,22 +93,9 @@ def row_to_doc(vocab, row: dict) -> Doc:
                 raise HoptacError(f"{row.get('id')}: span {s['start']}-{s['end']} {s['label']} is not on token boundaries")
             ents.append(span)
     else:
-        ents = bio_spans(doc, row.get("ner_tags") or [])
+        ents = [Span(doc, first, end, label=label) for first, end, label in bio_to_spans(row.get("ner_tags") or [])]
     doc.ents = spacy.util.filter_spans(ents)
     return doc
-
-
-def bio_spans(doc: Doc, tags: list[str]) -> list[Span]:
-    """Entities from BIO tag names (an I- without a B- starts an entity)."""
-    spans, start, label = [], None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, _, name = tag.partition("-")
-        if start is not None and (prefix != "I" or name != label):
-            spans.append(Span(doc, start, i, label=label))
-            start = None
-        if prefix == "B" or (prefix == "I" and start is None):
-            start, label = i, name
-    return spans
 
 
 def write_docbin(vocab, rows: list[dict], path: Path) -> int:

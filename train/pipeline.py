@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import spacy
-from hoptac.train.dataset import dataset_labels, load_dataset_dir
+from hoptac.train.dataset import class_names, dataset_labels, load_dataset_dir
 from hoptac.train.ner import hoptac_settings, parse_overrides, train_ner
 from hoptac.train.sectors import load_sectors_config, train_sectors
 from hoptac.train.silver import silver_rows
@@ -45,21 +45,13 @@ def open_dataset(path: Path):
     return ds
 
 
-def _class_names(feature) -> list[str]:
-    inner = getattr(feature, "feature", None)
-    if inner is None and isinstance(feature, (list, tuple)) and feature:
-        inner = feature[0]
-    names = getattr(inner, "names", None)
-    return list(names) if names else []
-
-
 def decoded_rows(ds, split: str) -> list[dict]:
     """Rows of one split with ClassLabel ids turned into names (``ner_tags``, ``sectors``)."""
     if split not in ds or len(ds[split]) == 0:
         return []
     data = ds[split]
-    tag_names = _class_names(data.features["ner_tags"])
-    sector_names = _class_names(data.features["sectors"]) if "sectors" in data.features else None
+    tag_names = class_names(data.features["ner_tags"])
+    sector_names = class_names(data.features["sectors"]) if "sectors" in data.features else None
     rows = []
     for row in data:
         row = dict(row)
