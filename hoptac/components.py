@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from spacy.attrs import LOWER, TAG
@@ -193,34 +193,62 @@ class PhraseIndex:
     ``["hạ tầng", "giao thông"]``; ``"cầu"`` does not match inside ``"nhu cầu"``).
     Only tokens whose first syllable starts some phrase are looked at, so the
     cost grows with the number of candidate starts, not with the lists.
+
+    ``key`` turns a phrase into the form tokens are compared in (words joined by
+    single spaces); the default, :func:`_key`, lower-cases. The keys given to
+    :meth:`matches` must be made the same way (the rules pre-annotator, for one,
+    keys phrases by syllable and keeps their case). ``joiner``: a token key may
+    say how it is written against the token before (``"\u2060."``: no space
+    between) by a prefix ending in ``joiner``; phrases match on it, except on
+    their first token, where the prefix is ignored.
     """
 
-    def __init__(self, phrases: dict[str, list[str]]) -> None:
+    def __init__(self, phrases: dict[str, list[str]], key: Callable[[str], str] | None = None,
+                 joiner: str | None = None) -> None:
+        key = key or _key
+        self.joiner = joiner
         self.index: dict[str, set[str]] = {}
         for cat, items in phrases.items():
             for item in items:
-                key = _key(item)
-                if key:
-                    self.index.setdefault(key, set()).add(cat)
-        self.starts = {key.split(" ", 1)[0] for key in self.index}
+                k = key(item)
+                if k:
+                    self.index.setdefault(k, set()).add(cat)
+        self.starts = {k.split(" ", 1)[0] for k in self.index}
         self.max_words = max((len(k.split()) for k in self.index), default=0)
 
     def matches(self, keys: list[str]) -> Iterator[tuple[int, int, set[str]]]:
         """``(first, end_exclusive, categories)`` of every phrase found in ``keys`` (tokens as :func:`_key` makes them)."""
         for i, key in enumerate(keys):
+            if self.joiner:
+                key = key.rpartition(self.joiner)[2]
             if not key or key.split(" ", 1)[0] not in self.starts:
                 continue
-            joined, n = "", 0
-            for j in range(i, len(keys)):
-                if not keys[j]:
-                    break
-                joined = f"{joined} {keys[j]}" if joined else keys[j]
-                n += keys[j].count(" ") + 1
-                if n > self.max_words:
-                    break
-                cats = self.index.get(joined)
-                if cats:
-                    yield i, j + 1, cats
+            for end, cats in self._from(keys, i, key):
+                yield i, end, cats
+
+    def longest_at(self, keys: list[str], i: int) -> int | None:
+        """End (exclusive) of the longest phrase that starts at token ``i``; None if none does."""
+        key = keys[i].rpartition(self.joiner)[2] if self.joiner else keys[i]
+        if not key or key.split(" ", 1)[0] not in self.starts:
+            return None
+        end = None
+        for end, _ in self._from(keys, i, key):
+            pass
+        return end
+
+    def _from(self, keys: list[str], i: int, first: str) -> Iterator[tuple[int, set[str]]]:
+        joined, n = "", 0
+        for j in range(i, len(keys)):
+            key = first if j == i else keys[j]
+            if not key:
+                break
+            joined = f"{joined} {key}" if joined else key
+            n += key.count(" ") + 1
+            if n > self.max_words:
+                break
+            cats = self.index.get(joined)
+            if cats:
+                yield j + 1, cats
 
 
 class LexiconFeatures:

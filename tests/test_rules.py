@@ -16,10 +16,12 @@ import spacy
 from conftest import GOLD_COUNTS, GOLD_EXPORT, REPO, SEED_ANNOTATIONS, SEED_TEXT
 from hoptac.annotate.rules import (
     Rules,
+    _lexicon,
     default_rules,
     find_entities,
     find_sectors,
     rules_pipeline,
+    syllables,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -224,6 +226,19 @@ def test_spans_of_joined_paragraphs_stay_in_bounds(parts, glue):
 
 
 # --------------------------------------------------------------------- sectors
+
+
+def test_lexicons_match_phrases_in_match_key_form():
+    """The rules' word lists are PhraseIndexes over syllables: spacing around punctuation
+    counts, the kind of dash and the spacing around it do not, case counts unless folded."""
+    lexicon = _lexicon(["TP.HCM", "Bà Rịa - Vũng Tàu"])
+    assert lexicon.longest_at(syllables("ở TP.HCM").keys, 1) == 4
+    assert lexicon.longest_at(syllables("ở TP. HCM").keys, 1) is None
+    assert lexicon.longest_at(syllables("(Bà Rịa–Vũng Tàu)").keys, 1) == 6
+    assert lexicon.longest_at(syllables("ở tp.hcm").keys, 1) is None
+    folded = _lexicon(["tp.hcm"])
+    assert folded.longest_at(syllables("ở TP.HCM").folded, 1) == 4
+    assert folded.longest_at(syllables("ở TP.HCM").folded, 2) is None
 
 
 def test_sector_keywords():
