@@ -48,7 +48,7 @@ def _check_table(table: dict, labels: list[str], ci: bool) -> None:
     assert set(table["micro"]) == PRF and set(table["macro"]) == PRF
     assert set(labels) <= set(table["per_label"])
     for value in table["per_label"].values():
-        assert set(value) == PRF | {"support"}
+        assert set(value) == PRF | {"support", "predicted"}
     if ci:
         lo, hi = table["micro_f1_ci95"]
         assert 0.0 <= lo <= hi <= 1.0
@@ -118,8 +118,8 @@ def test_bootstrap_is_seeded_and_brackets_the_point_estimate():
 
 def test_sector_scores_per_label():
     table = score_sectors([{"A"}, {"A", "B"}, set()], [{"A"}, {"B"}, {"B"}], ["A", "B", "C"])
-    assert table["per_label"]["A"] == {**prf(1, 0, 1), "support": 2}
-    assert table["per_label"]["B"] == {**prf(1, 1, 0), "support": 1}
+    assert table["per_label"]["A"] == {**prf(1, 0, 1), "support": 2, "predicted": 1}
+    assert table["per_label"]["B"] == {**prf(1, 1, 0), "support": 1, "predicted": 2}
     assert table["macro"]["f1"] == pytest.approx((prf(1, 0, 1)["f1"] + prf(1, 1, 0)["f1"]) / 2)  # C has no support
 
 

@@ -89,11 +89,12 @@ def prf(tp: int, fp: int, fn: int) -> dict:
 
 
 def _table(counts: dict[str, list[int]], labels: list[str]) -> dict:
-    """counts[label] = [tp, fp, fn] → micro, macro (labels with gold support), per_label."""
+    """counts[label] = [tp, fp, fn] → micro, macro (labels with gold support), per_label (with support: gold
+    count, and predicted count)."""
     per_label = {}
     for label in labels + sorted(set(counts) - set(labels)):
         tp, fp, fn = counts.get(label, [0, 0, 0])
-        per_label[label] = {**prf(tp, fp, fn), "support": tp + fn}
+        per_label[label] = {**prf(tp, fp, fn), "support": tp + fn, "predicted": tp + fp}
     tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
     supported = [v for v in per_label.values() if v["support"] > 0]
     macro = {k: (sum(v[k] for v in supported) / len(supported) if supported else 0.0)
