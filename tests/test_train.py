@@ -104,6 +104,14 @@ def test_only_sectors_keeps_the_ner(seed_dataset, seed_model, tmp_path):
     old, new = _load(seed_model), _load(model)
     assert new.pipe_names == old.pipe_names
     assert new(SAMPLE).cats != old(SAMPLE).cats  # a much smaller C: other probabilities
+    # each model's config records the settings it was trained with: the file's C, the defaults elsewhere
+    from hoptac.train.sectors import sector_defaults
+
+    defaults = sector_defaults()
+    recorded = {k: v for k, v in new.config["components"]["sector_classifier"].items() if k != "factory"}
+    assert recorded == {**defaults, "logistic_regression": {**defaults["logistic_regression"], "C": 0.01}}
+    assert old.config["components"]["sector_classifier"]["logistic_regression"]["C"] == 1.0  # configs/sectors.yml
+    assert new.get_pipe("sector_classifier").settings == recorded
 
 
 def test_only_ner_keeps_the_sectors_or_has_none(seed_dataset, seed_model, tmp_path):
@@ -176,10 +184,12 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
     (["train", "{ds}", "-o", "{tmp}/m", "--set", "training.max_steps"], "expected section.key=value"),
     (["train", "{ds}", "-o", "{tmp}/m", "--config", "{tmp}/none.cfg"], "NER config not found"),
     (["train", "{ds}", "-o", "{tmp}/m", "--only", "both"], "--only must be"),
+    (["train", "{ds}", "-o", "{tmp}/m", "--sectors-config", "{tmp}/sectors.yml"], "sectors.yml: unknown key 'C'"),
 ])
 def test_bad_training_input_is_one_line_exit_2(args, needle, seed_dataset, tmp_path):
     args = [a.format(tmp=tmp_path, ds=seed_dataset) for a in args]
     (tmp_path / "plain").mkdir()
+    (tmp_path / "sectors.yml").write_text("C: 10\n", encoding="utf-8")  # belongs under logistic_regression
     result = hoptac(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -225,12 +235,50 @@ def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
 
 
 def test_sectors_without_any_keyword_in_training_text_train_without_the_keyword_block():
-    from hoptac.train.sectors import DEFAULTS, train_sectors
+    from hoptac.train.sectors import sector_defaults, train_sectors
 
-    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    cfg = sector_defaults()
     cfg.update(chars=None, keyword_priors=False)
     rows = [{"tokens": ["ông", "A", "phát biểu"], "sectors": ["TOURISM"]},
             {"tokens": ["bà", "B", "dự", "họp"], "sectors": []}]
     model = train_sectors(rows, [], ["TOURISM", "TRANSPORT"], cfg)
     assert model.keywords_ is None
     assert [name for name, _ in model.pipeline_.named_steps["features"].transformer_list] == ["words"]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("C: 10\n", "unknown key 'C'"),
+    ("logistic_regression: {C: 2.0, penalty: l1}\n", "unknown key logistic_regression.penalty"),
+    ("chars: {min_df: 2}\n", "'chars' needs ngram_range, min_df and sublinear_tf"),
+    ("words: [1, 2]\n", "'words' must be a mapping"),
+])
+def test_sectors_config_is_checked_against_the_factory_settings(text, needle, tmp_path):
+    from hoptac.errors import HoptacError
+    from hoptac.train.sectors import load_sectors_config
+
+    path = tmp_path / "sectors.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(HoptacError) as error:
+        load_sectors_config(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and needle in message and "\n" not in message
+
+
+def test_sectors_config_sets_values_over_the_factory_defaults(tmp_path):
+    import spacy
+
+    from hoptac.components import FACTORY
+    from hoptac.resources import SECTORS_CONFIG
+    from hoptac.train.sectors import load_sectors_config, sector_defaults
+
+    defaults = sector_defaults()
+    assert defaults == dict(spacy.Language.get_factory_meta(FACTORY).default_config)
+    path = tmp_path / "sectors.yml"
+    path.write_text("words: {min_df: 2}\nchars: {ngram_range: [2, 4], min_df: 1, sublinear_tf: true}\n", encoding="utf-8")
+    cfg = load_sectors_config(path)
+    assert cfg["words"] == {**defaults["words"], "min_df": 2}
+    assert cfg["chars"] == {"ngram_range": [2, 4], "min_df": 1, "sublinear_tf": True}
+    assert {k: v for k, v in cfg.items() if k not in ("words", "chars")} == \
+        {k: v for k, v in defaults.items() if k not in ("words", "chars")}
+    assert load_sectors_config(None) == defaults
+    assert set(load_sectors_config(SECTORS_CONFIG)) == set(defaults)  # the committed file passes the check

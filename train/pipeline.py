@@ -147,7 +147,7 @@ def _add_sectors(nlp, train_rows, dev_rows, labels, cfg, meta_extra, log) -> str
     absent = [label for label in labels if label not in seen]
     if absent:
         log(f"[sectors] no training paragraph for {', '.join(absent)}: those always score 0")
-    pipe = nlp.add_pipe(SECTOR_PIPE, last=True)
+    pipe = nlp.add_pipe(SECTOR_PIPE, last=True, config=cfg)  # nlp.config records the settings
     pipe.set_model(model.pipeline_, model.labels_, model.thresholds_, model.keywords_)
     micro = model.validation_.get("micro_f1")
     log(f"[sectors] {len(labels)} labels, thresholds tuned on {len(dev_rows)} validation paragraphs "
