@@ -37,6 +37,7 @@ def _load(path: Path):
     return load_model(path)
 
 
+@pytest.mark.slow
 def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):
     from hoptac.train.dataset import dataset_labels
 
@@ -55,6 +56,7 @@ def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):
         assert ent.label_ in entities
 
 
+@pytest.mark.slow
 def test_sector_file_loads_only_with_listed_types(seed_model):
     import skops.io as sio
 
@@ -65,6 +67,7 @@ def test_sector_file_loads_only_with_listed_types(seed_model):
     assert not list((seed_model / "sector_classifier").glob("*.pkl"))
 
 
+@pytest.mark.slow
 def test_sector_keywords_are_features_saved_with_the_model(seed_model):
     from hoptac.components import KEYWORD_MARK
     from hoptac.lexicon import sector_keywords
@@ -81,6 +84,7 @@ def test_sector_keywords_are_features_saved_with_the_model(seed_model):
     assert not any(w.startswith("_") for w in blocks["words"].vocabulary_)  # markers are not words
 
 
+@pytest.mark.slow
 def test_same_data_same_config_same_model(seed_dataset, seed_model, tmp_path):
     again = tmp_path / "again"
     hoptac("train", seed_dataset, "-o", again, *TINY, check=True)
@@ -93,6 +97,7 @@ def test_same_data_same_config_same_model(seed_dataset, seed_model, tmp_path):
         assert da.cats == db.cats
 
 
+@pytest.mark.slow
 def test_only_sectors_keeps_the_ner(seed_dataset, seed_model, tmp_path):
     model = tmp_path / "m"
     shutil.copytree(seed_model, model)
@@ -114,6 +119,35 @@ def test_only_sectors_keeps_the_ner(seed_dataset, seed_model, tmp_path):
     assert new.get_pipe("sector_classifier").settings == recorded
 
 
+@pytest.mark.slow
+def test_train_pipeline_returns_what_it_trained(seed_dataset, tmp_path, caplog):
+    import logging
+
+    import spacy
+    from hoptac.train.dataset import dataset_labels
+    from hoptac.train.pipeline import train_pipeline
+
+    from hoptac.resources import NER_CONFIG, SECTORS_CONFIG
+
+    caplog.set_level(logging.INFO, logger="hoptac")
+    out = tmp_path / "sectors-only"
+    result = train_pipeline(seed_dataset, out, config=NER_CONFIG, sectors_config=SECTORS_CONFIG, only="sectors")
+    assert result.model_dir == out and result.seconds > 0
+    assert result.ner == "none" and result.ner_steps is None  # no previous model to keep a ner from
+    assert result.sectors == "trained" and result.sector_labels == dataset_labels(seed_dataset)[1]
+    assert 0.0 <= result.sector_dev_micro_f1 <= 1.0
+    assert result.summary() == f"trained {out} in {result.seconds:.0f}s: sector dev micro-F1 {result.sector_dev_micro_f1:.3f}"
+    assert spacy.load(out).get_pipe("sector_classifier").labels == result.sector_labels  # load_model needs a ner
+    # progress goes to the "hoptac" loggers, not to stdout
+    assert any(r.name == "hoptac.train.pipeline" and r.getMessage().startswith("[sectors]") for r in caplog.records)
+
+    again = train_pipeline(seed_dataset, out, config=NER_CONFIG, only="ner", overrides=["training.max_steps=5"])
+    assert again.ner == "trained" and again.sectors == "kept" and again.sector_labels == result.sector_labels
+    assert again.ner_steps > 0 and spacy.load(out).meta["hoptac"]["ner"]["steps"] == again.ner_steps
+    assert again.ner_labels and set(again.ner_labels) <= set(dataset_labels(seed_dataset)[0])
+
+
+@pytest.mark.slow
 def test_only_ner_keeps_the_sectors_or_has_none(seed_dataset, seed_model, tmp_path):
     model = tmp_path / "m"
     shutil.copytree(seed_model, model)
@@ -155,6 +189,7 @@ Viettel I-ORG
 """
 
 
+@pytest.mark.slow
 def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
     import json
 
@@ -165,7 +200,8 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
            "-o", ds, check=True)
     model = tmp_path / "model"
     result = hoptac("train", ds, "-o", model, *TINY, check=True)
-    assert "no sector classifier" in result.stdout
+    assert "no sector classifier" in result.stderr  # logged
+    assert result.stdout.strip().endswith("sectors: none (dataset has no sectors)")  # the result
     nlp = _load(model)
     assert sorted(nlp.get_pipe("ner").labels) == ["ORG", "PER"]
     assert "sector_classifier" not in nlp.pipe_names
@@ -186,6 +222,7 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
     (["train", "{ds}", "-o", "{tmp}/m", "--only", "both"], "--only must be"),
     (["train", "{ds}", "-o", "{tmp}/m", "--sectors-config", "{tmp}/sectors.yml"], "sectors.yml: unknown key 'C'"),
 ])
+@pytest.mark.slow
 def test_bad_training_input_is_one_line_exit_2(args, needle, seed_dataset, tmp_path):
     args = [a.format(tmp=tmp_path, ds=seed_dataset) for a in args]
     (tmp_path / "plain").mkdir()
@@ -220,6 +257,7 @@ def test_silver_sample_is_seeded_and_leaves_dataset_articles_out(tmp_path):
     assert seen == 1 and {r["doc_id"] for r in rows} == {"news-2"}
 
 
+@pytest.mark.slow
 def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
     import json
 
@@ -228,8 +266,8 @@ def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
     model = tmp_path / "m"
     result = hoptac("train", seed_dataset, "-o", model, "--silver", news, "--set", "hoptac.silver_size=2",
                     "--set", "hoptac.gold_repeat=1", *TINY, check=True)
-    assert "[silver] 2 paragraphs with an entity" in result.stdout
-    assert "gold ×1 + 2 silver" in result.stdout
+    assert "[silver] 2 paragraphs with an entity" in result.stderr  # progress is logged to stderr
+    assert "gold ×1 + 2 silver" in result.stderr and "[silver]" not in result.stdout
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
     assert meta["hoptac"]["silver_size"] == 2
 

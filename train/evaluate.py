@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -218,8 +219,37 @@ def score(rows: list[dict], predictions: list[dict], entity_labels: list[str], s
 
 # ---------------------------------------------------------------- the command
 
-def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False) -> str:
-    """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return a summary."""
+@dataclass
+class EvaluationResult:
+    """What ``hoptac evaluate`` wrote and found: ``metrics`` is the content of ``metrics.json``."""
+
+    metrics: dict
+    report_dir: Path
+    paragraphs: int
+    articles: int
+
+    @property
+    def report_path(self) -> Path:
+        return self.report_dir / "report.md"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.report_dir / "metrics.json"
+
+    def summary(self) -> str:
+        metrics, base = self.metrics, self.metrics.get("baseline")
+        line = f"NER strict micro-F1 {metrics['ner']['micro']['f1']:.3f} {interval(metrics['ner']['micro_f1_ci95'], self.articles)}"
+        if base is not None:
+            line += f" (rules {base['ner']['micro']['f1']:.3f})"
+        if "sectors" in metrics:
+            line += f"; sectors micro-F1 {metrics['sectors']['micro']['f1']:.3f}"
+            if base is not None and "sectors" in base:
+                line += f" (rules {base['sectors']['micro']['f1']:.3f})"
+        return f"{line}; {self.paragraphs} paragraphs; report: {self.report_path}"
+
+
+def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False) -> EvaluationResult:
+    """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return the metrics."""
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
     out_dir = Path(out_dir)
@@ -244,12 +274,4 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None,
         (folder / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
         charts = write_charts(folder, metrics, system["_ner_detail"], entity_labels)
         write_report(folder, str(model), metrics, system, base, rows, charts)
-    micro = metrics["ner"]["micro"]["f1"]
-    line = f"NER strict micro-F1 {micro:.3f} {interval(metrics['ner']['micro_f1_ci95'], len({r['doc_id'] for r in rows}))}"
-    if base is not None:
-        line += f" (rules {base['ner']['micro']['f1']:.3f})"
-    if "sectors" in metrics:
-        line += f"; sectors micro-F1 {metrics['sectors']['micro']['f1']:.3f}"
-        if base is not None and "sectors" in base:
-            line += f" (rules {base['sectors']['micro']['f1']:.3f})"
-    return f"{line}; {len(rows)} paragraphs; report: {out_dir / 'report.md'}"
+    return EvaluationResult(metrics, out_dir, len(rows), len({r["doc_id"] for r in rows}))
