@@ -28,8 +28,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
-from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from hoptac.corpus.text import is_normal, normalise, normalise_with_offsets
@@ -39,6 +38,7 @@ from spacy.util import filter_spans
 
 import hoptac.tokenizer  # noqa: F401  (registers the tokenizer a saved rules pipeline names)
 from hoptac import __version__
+from hoptac.components import PhraseIndex
 from hoptac.errors import HoptacError
 from hoptac.gazetteer import (
     Gazetteer,
@@ -58,13 +58,48 @@ _DASH = "-–—‑"
 _NUMBER = r"\d{1,3}(?:\.\d{3})+(?:,\d+)?|\d+(?:,\d+)?"
 _FIGURE_NUMBER = re.compile(rf"(?<![\w./,-])(?:{_NUMBER})(?:\s?[{_DASH}]\s?(?:{_NUMBER}))?")
 _YEAR = re.compile(r"^(1[89]\d\d|20\d\d)$")
+GLUE = "\u2060"  # (word joiner) marks a syllable key written against the syllable before: see Syllables
 # Priority when two candidates have the same length (lower wins).
 _PRIORITY = {"official": 0, "locality": 1, "figure": 2, "field": 3}
 
 
-def syllables(text: str) -> list[Token]:
+class Syllables(list):
+    """Syllable tokens ``(start, end, text)`` of ``text``, with their keys for the lexicons (:class:`PhraseIndex`).
+
+    A run of syllables matches a phrase when the two are equal in :func:`match_key`
+    form: so a key is the syllable (any dash as ``-``), prefixed with :data:`GLUE`
+    when it is written against the syllable before ("TP.HCM": ``TP``, ``⁠.``,
+    ``⁠HCM``; "TP. HCM" is not the same phrase), with what lies between when that
+    is not whitespace (an underscore). Dashes always count as spaced ("Rịa-Vũng").
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__((m.start(), m.end(), m.group()) for m in _SYLLABLE.finditer(text))
+        self.text = text
+
+    @cached_property
+    def keys(self) -> list[str]:
+        keys, previous = [], None
+        for start, end, word in self:
+            dash = word in _DASH
+            key = "-" if dash else word
+            if previous is not None and not dash and previous[1] not in _DASH:
+                gap = self.text[previous[0]:start]
+                if not gap or not gap.isspace():
+                    key = "".join(gap.split()) + GLUE + key
+            keys.append(key)
+            previous = (end, word)
+        return keys
+
+    @cached_property
+    def folded(self) -> list[str]:
+        """:attr:`keys`, case-folded."""
+        return [key.casefold() for key in self.keys]
+
+
+def syllables(text: str) -> Syllables:
     """Words and single punctuation marks, with their character offsets."""
-    return [(m.start(), m.end(), m.group()) for m in _SYLLABLE.finditer(text)]
+    return Syllables(text)
 
 
 def _is_cap(word: str) -> bool:
@@ -89,30 +124,15 @@ def word_bounds(text: str) -> list[tuple[int, int]]:
     return [(t.idx, t.idx + len(t.text)) for t in _vi_tokenizer()(text)]
 
 
-@dataclass
-class _Lexicon:
-    """Multi-token phrases matched on syllable tokens, by match key."""
+def _syllable_key(phrase: str) -> str:
+    """A phrase as :class:`Syllables` keys it (the keys of its match key's syllables, space-joined)."""
+    return " ".join(syllables(match_key(phrase)).keys)
 
-    keys: set[str]
-    first: set[str]
-    longest: int
 
-    @classmethod
-    def of(cls, phrases) -> "_Lexicon":
-        keys = {match_key(p) for p in phrases}
-        toks = [[t for _, _, t in syllables(k)] for k in keys]
-        return cls(keys, {t[0] for t in toks if t}, max((len(t) for t in toks), default=1))
-
-    def longest_at(self, text: str, toks: list[Token], i: int, fold=None) -> int | None:
-        """End index (exclusive, in tokens) of the longest phrase starting at token ``i``."""
-        first = toks[i][2] if fold is None else fold(toks[i][2])
-        if first not in self.first:
-            return None
-        for j in range(min(len(toks), i + self.longest), i, -1):
-            key = match_key(text[toks[i][0]:toks[j - 1][1]])
-            if (key if fold is None else fold(key)) in self.keys:
-                return j
-        return None
+def _lexicon(phrases) -> PhraseIndex:
+    """Phrases found by :meth:`PhraseIndex.longest_at` in :attr:`Syllables.keys` (case kept);
+    pass case-folded phrases and look in :attr:`Syllables.folded` to ignore case."""
+    return PhraseIndex({"": list(phrases)}, key=_syllable_key, joiner=GLUE)
 
 
 class Rules:
@@ -147,7 +167,7 @@ class Rules:
         loc, off, fld, fig = (self.config[s] for s in ("locality", "official", "field", "figure"))
         gaz = self.gazetteer
         place_keys = list(gaz.free) + list(gaz.ward)
-        self.places = _Lexicon.of(place_keys)
+        self.places = _lexicon(place_keys)
         self.pair_forms = set(loc.get("pair_forms", []))
         self.admin_re = _preceded_by(loc.get("admin_words", []))
         self.numbered_re = re.compile(
@@ -161,22 +181,22 @@ class Rules:
             r"(?<![\w])(?:" + "|".join(map(re.escape, sorted(zones, key=len, reverse=True)))
             + r")((?: [^\W\d_]+)+)"
         ) if zones else None
-        self.titles = _Lexicon.of(t.casefold() for t in off.get("titles", []))
-        self.org_words = _Lexicon.of(off.get("org_words", []))
+        self.titles = _lexicon(t.casefold() for t in off.get("titles", []))
+        self.org_words = _lexicon(off.get("org_words", []))
         self.org_single = set(off.get("org_words", []))
-        self.place_links = _Lexicon.of(off.get("place_links", []))
-        self.honorifics = _Lexicon.of(off.get("honorifics", []))
-        self.weak_honorifics = _Lexicon.of(off.get("weak_honorifics", []))
+        self.place_links = _lexicon(off.get("place_links", []))
+        self.honorifics = _lexicon(off.get("honorifics", []))
+        self.weak_honorifics = _lexicon(off.get("weak_honorifics", []))
         self.surnames = set(off.get("surnames", []))
         generic = {match_key(g).casefold() for g in fld.get("generic", [])}
-        self.field_cues = _Lexicon.of(c.casefold() for c in fld.get("cues", []))
+        self.field_cues = _lexicon(c.casefold() for c in fld.get("cues", []))
         self.weak_fields = {match_key(w).casefold() for w in fld.get("needs_cue", [])}
-        self.fields = _Lexicon.of(p.casefold() for p in [*fld.get("lexicon", []), *fld.get("needs_cue", [])]
+        self.fields = _lexicon(p.casefold() for p in [*fld.get("lexicon", []), *fld.get("needs_cue", [])]
                                   if match_key(p).casefold() not in generic)
         self.field_heads = _preceded_by(fld.get("not_after", []))
         self.list_words = {w.casefold() for w in fld.get("list_words", [])} | set(",;" + _DASH)
         self.scale_words = set(fig.get("scale_words", []))
-        self.units = _Lexicon.of(fig.get("units", []))
+        self.units = _lexicon(fig.get("units", []))
         units = sorted((u for u in fig.get("units", []) if re.fullmatch(r"[^\W\d_]+\d?|%", u)), key=len, reverse=True)
         self.glued_unit = re.compile("(?:" + "|".join(map(re.escape, units)) + r")(?![^\W_])") if units else None
         self.time_words = set(fig.get("time_words", []))
@@ -186,7 +206,7 @@ class Rules:
         self.classifiers = set(fig.get("classifiers", []))
         sectors = self.config.get("sectors", {})
         self.sector_keywords = {name: sectors.get(name, []) for name in self.sector_labels}
-        self.sector_lexicons = {name: _Lexicon.of(k.casefold() for k in kws) for name, kws in self.sector_keywords.items()}
+        self.sector_lexicons = {name: _lexicon(k.casefold() for k in kws) for name, kws in self.sector_keywords.items()}
 
     def to_dict(self) -> dict:
         return {"version": __version__, "config": self.config, "gazetteer": self.gazetteer.to_dict(),
@@ -229,7 +249,7 @@ class Rules:
         gaz = self.gazetteer
         word_ends = {e for _, e in words}
         for i in range(len(toks)):
-            j = self.places.longest_at(text, toks, i)
+            j = self.places.longest_at(toks.keys, i)
             if j is None:
                 continue
             start, end = toks[i][0], toks[j - 1][1]
@@ -304,7 +324,7 @@ class Rules:
         in_place = {k for k, t in enumerate(toks) if any(s <= t[0] and t[1] <= e for s, e, _ in resolved)}
         names: list[tuple[int, int]] = []  # token ranges [a, b)
         for i in range(len(toks)):
-            j = self.titles.longest_at(text, toks, i, fold=str.casefold)
+            j = self.titles.longest_at(toks.folded, i)
             if j is not None:
                 names.append(self._name_after_title(text, toks, j, in_place))
                 continue
@@ -331,7 +351,7 @@ class Rules:
         if i in in_place:
             return None
         for lexicon, weak in ((self.honorifics, False), (self.weak_honorifics, True)):
-            j = lexicon.longest_at(text, toks, i)
+            j = lexicon.longest_at(toks.keys, i)
             if j is None:
                 continue
             if _is_cap(toks[i][2]) and not _sentence_start(toks, i):
@@ -374,11 +394,11 @@ class Rules:
         while k < limit:
             if text[toks[k - 1][1]:toks[k][0]] != " ":
                 return None
-            j = self.org_words.longest_at(text, toks, k) or self.titles.longest_at(text, toks, k, fold=str.casefold)
+            j = self.org_words.longest_at(toks.keys, k) or self.titles.longest_at(toks.folded, k)
             if j is not None:
                 k = j
                 continue
-            j = self.place_links.longest_at(text, toks, k)
+            j = self.place_links.longest_at(toks.keys, k)
             if j is not None:  # "Đại sứ Pháp tại Việt Nam Bertrand Lortholar"
                 k, need_place = j, True
                 continue
@@ -409,7 +429,7 @@ class Rules:
         """", Chủ tịch…", " - phó chủ tịch…", " (Chủ tịch…" right after token ``j``."""
         if j < len(toks) and toks[j][2] in ",(" + _DASH and j + 1 < len(toks):
             if text[toks[j][1]:toks[j + 1][0]] in (" ", ""):
-                return self.titles.longest_at(text, toks, j + 1, fold=str.casefold) is not None
+                return self.titles.longest_at(toks.folded, j + 1) is not None
         return False
 
     def _figures(self, text: str, words: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
@@ -474,7 +494,7 @@ class Rules:
         toks = syllables(text[p:p + 40])
         if not toks or (p == pos and toks[0][2] != "%"):
             return None
-        j = self.units.longest_at(text[p:p + 40], toks, 0)
+        j = self.units.longest_at(toks.keys, 0)
         if j is None:
             return None
         end = p + toks[j - 1][1]
@@ -513,7 +533,7 @@ class Rules:
         found = []  # [token start, token end, accepted]
         i = 0
         while i < len(toks):
-            j = self.fields.longest_at(text, toks, i, fold=str.casefold)
+            j = self.fields.longest_at(toks.folded, i)
             s, e = (toks[i][0], toks[j - 1][1]) if j else (0, 0)
             if j is None or s not in word_starts or e not in word_ends:
                 i += 1
@@ -539,7 +559,7 @@ class Rules:
 
     def _cue_before(self, text: str, toks: list[Token], i: int) -> bool:
         for k in range(max(0, i - 6), i):
-            if self.field_cues.longest_at(text, toks, k, fold=str.casefold):
+            if self.field_cues.longest_at(toks.folded, k):
                 return True
         return False
 
@@ -556,9 +576,9 @@ class Rules:
         for name in self.sector_labels:
             lex = self.sector_lexicons.get(name)
             hit = False
-            if lex and lex.keys:
+            if lex and lex.index:
                 for i in range(len(toks)):
-                    j = lex.longest_at(text, toks, i, fold=str.casefold)
+                    j = lex.longest_at(toks.folded, i)
                     if j is not None and toks[i][0] in starts and toks[j - 1][1] in ends:
                         hit = True
                         break

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import re
@@ -125,22 +124,19 @@ def main() -> int:
         report = build_dataset([GOLD], work / "dataset", dev=0.1, test=0.2, seed=0, policy="ground-truth")
         print(report.summary())
         started = time.time()
-        train_line = train_pipeline(work / "dataset", work / "model", config=REPO / "configs" / "ner.cfg",
-                                    sectors_config=REPO / "configs" / "sectors.yml", overrides=args.overrides,
-                                    silver=None if args.no_silver or not NEWS.exists() else [NEWS])
+        training = train_pipeline(work / "dataset", work / "model", config=REPO / "configs" / "ner.cfg",
+                                  sectors_config=REPO / "configs" / "sectors.yml", overrides=args.overrides,
+                                  silver=None if args.no_silver or not NEWS.exists() else [NEWS])
         seconds = time.time() - started
-        print(train_line)
-        print(evaluate(str(work / "model"), work / "dataset", work / "report", baseline="rules"))
-        metrics = json.loads((work / "report" / "metrics.json").read_text(encoding="utf-8"))
-        from datasets import load_from_disk
-
-        ds = load_from_disk(str(work / "dataset"))
-        meta = json.loads((work / "model" / "meta.json").read_text(encoding="utf-8")).get("hoptac", {})
-        dataset_line = ", ".join(f"{split} {len(ds[split])}" for split in ds) + " paragraphs"
-    silver = ("none (gold only)" if not meta.get("silver_size") else
-              f"{meta['silver_size']} paragraphs drawn from `shared/data/news/unlabeled.jsonl.gz` (gold articles "
+        print(training.summary())
+        evaluation = evaluate(str(work / "model"), work / "dataset", work / "report", baseline="rules")
+        print(evaluation.summary())
+        metrics = evaluation.metrics
+        dataset_line = ", ".join(f"{split} {c['paragraphs']}" for split, c in report.counts.items()) + " paragraphs"
+    silver = ("none (gold only)" if not training.silver_paragraphs else
+              f"{training.silver_paragraphs} paragraphs drawn from `shared/data/news/unlabeled.jsonl.gz` (gold articles "
               f"excluded), annotated by the rules; gold training paragraphs repeated")
-    text = section(metrics, train_line, seconds, dataset_line, args.overrides, silver)
+    text = section(metrics, training.summary(), seconds, dataset_line, args.overrides, silver)
     print(text)
     if not args.no_write:
         write_section(text)

@@ -6,6 +6,7 @@ one line (``hoptac: error: …``) and exits with status 2, never a traceback.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -61,7 +62,7 @@ def run_command(
     """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
     from hoptac.run import run
 
-    run(data, workdir, overrides, force=force)
+    typer.echo(run(data, workdir, overrides, force=force).summary())
 
 
 def _register() -> None:
@@ -97,9 +98,22 @@ INTERRUPTED = 130  # 128 + SIGINT
 TERMINATED = 143  # 128 + SIGTERM
 
 
+def configure_logging() -> None:
+    """Progress and messages of the library (loggers under ``hoptac``): plain lines on stderr, INFO and up."""
+    logger = logging.getLogger("hoptac")
+    if not any(getattr(h, "_hoptac", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._hoptac = True
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def main() -> None:
     """Run the CLI; errors are one line, Ctrl-C exits 130 and SIGTERM 143, outputs left as they were."""
     signal.signal(signal.SIGTERM, _terminate)
+    configure_logging()
     try:
         code = app(standalone_mode=False)  # typer turns KeyboardInterrupt into a returned 130
     except HoptacError as e:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 from spacy.attrs import LOWER, TAG
@@ -100,18 +100,58 @@ def untrusted_types(path: str | Path) -> list[str]:
     return [t for t in sio.get_untrusted_types(file=str(path)) if t not in TRUSTED_TYPES]
 
 
+# The sector classifier's training settings, once: the default_config of its factory, so that
+# ``nlp.config["components"]["sector_classifier"]`` records the settings a model was trained with.
+# ``configs/sectors.yml`` (the project's chosen values) may set any of these keys and no other
+# (``hoptac.train.sectors.load_sectors_config``); ``train/sectors.py`` documents each one.
+SECTOR_SETTINGS: dict = {
+    "words": {"ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
+    "chars": None,  # e.g. {ngram_range: [2, 5], min_df: 2, sublinear_tf: true, max_features: 50000}
+    "keyword_features": {"weight": 1.0},
+    "logistic_regression": {"C": 1.0, "max_iter": 2000, "class_weight": "balanced"},
+    "keyword_priors": True,
+    "keyword_repeat": 2,
+    "default_threshold": 0.5,
+    "min_validation_positives": 5,
+    "threshold_grid": {"start": 0.05, "stop": 0.95, "step": 0.05},
+    "seed": 0,
+}
+
+
 class SectorClassifier:
-    """Writes ``doc.cats`` (a probability per sector) and ``doc._.sectors`` (labels over threshold)."""
+    """Writes ``doc.cats`` (a probability per sector) and ``doc._.sectors`` (labels over threshold).
+
+    The training settings (:data:`SECTOR_SETTINGS`) are constructor parameters, kept as
+    attributes of the same names; the fitted state is ``model``, ``labels``,
+    ``thresholds`` and ``keywords``."""
 
     def __init__(self, nlp: Language, name: str = FACTORY, labels: list[str] | None = None,
                  thresholds: list[float] | None = None, model=None,
-                 keywords: dict[str, list[str]] | None = None) -> None:
+                 keywords: dict[str, list[str]] | None = None, *,
+                 words: dict = SECTOR_SETTINGS["words"], chars: dict | None = SECTOR_SETTINGS["chars"],
+                 keyword_features: dict | None = SECTOR_SETTINGS["keyword_features"],
+                 logistic_regression: dict = SECTOR_SETTINGS["logistic_regression"],
+                 keyword_priors: bool = SECTOR_SETTINGS["keyword_priors"],
+                 keyword_repeat: int = SECTOR_SETTINGS["keyword_repeat"],
+                 default_threshold: float = SECTOR_SETTINGS["default_threshold"],
+                 min_validation_positives: int = SECTOR_SETTINGS["min_validation_positives"],
+                 threshold_grid: dict = SECTOR_SETTINGS["threshold_grid"],
+                 seed: int = SECTOR_SETTINGS["seed"]) -> None:
         self.name = name
+        self.words, self.chars, self.keyword_features = dict(words), _copy(chars), _copy(keyword_features)
+        self.logistic_regression, self.threshold_grid = dict(logistic_regression), dict(threshold_grid)
+        self.keyword_priors, self.keyword_repeat, self.seed = bool(keyword_priors), int(keyword_repeat), int(seed)
+        self.default_threshold, self.min_validation_positives = float(default_threshold), int(min_validation_positives)
         self.labels: list[str] = list(labels or [])
-        self.thresholds: list[float] = list(thresholds or [0.5] * len(self.labels))
+        self.thresholds: list[float] = list(thresholds or [self.default_threshold] * len(self.labels))
         self.model = model  # a fitted sklearn Pipeline with predict_proba
         self._keys = WordKeys()
         self.set_keywords(keywords)
+
+    @property
+    def settings(self) -> dict:
+        """The training settings, as :data:`SECTOR_SETTINGS` names them."""
+        return {key: _copy(getattr(self, key)) for key in SECTOR_SETTINGS}
 
     def set_model(self, model, labels: list[str], thresholds: list[float],
                   keywords: dict[str, list[str]] | None = None) -> None:
@@ -196,34 +236,62 @@ class PhraseIndex:
     ``["hạ tầng", "giao thông"]``; ``"cầu"`` does not match inside ``"nhu cầu"``).
     Only tokens whose first syllable starts some phrase are looked at, so the
     cost grows with the number of candidate starts, not with the lists.
+
+    ``key`` turns a phrase into the form tokens are compared in (words joined by
+    single spaces); the default, :func:`_key`, lower-cases. The keys given to
+    :meth:`matches` must be made the same way (the rules pre-annotator, for one,
+    keys phrases by syllable and keeps their case). ``joiner``: a token key may
+    say how it is written against the token before (``"\u2060."``: no space
+    between) by a prefix ending in ``joiner``; phrases match on it, except on
+    their first token, where the prefix is ignored.
     """
 
-    def __init__(self, phrases: dict[str, list[str]]) -> None:
+    def __init__(self, phrases: dict[str, list[str]], key: Callable[[str], str] | None = None,
+                 joiner: str | None = None) -> None:
+        key = key or _key
+        self.joiner = joiner
         self.index: dict[str, set[str]] = {}
         for cat, items in phrases.items():
             for item in items:
-                key = _key(item)
-                if key:
-                    self.index.setdefault(key, set()).add(cat)
-        self.starts = {key.split(" ", 1)[0] for key in self.index}
+                k = key(item)
+                if k:
+                    self.index.setdefault(k, set()).add(cat)
+        self.starts = {k.split(" ", 1)[0] for k in self.index}
         self.max_words = max((len(k.split()) for k in self.index), default=0)
 
     def matches(self, keys: list[str]) -> Iterator[tuple[int, int, set[str]]]:
         """``(first, end_exclusive, categories)`` of every phrase found in ``keys`` (tokens as :func:`_key` makes them)."""
         for i, key in enumerate(keys):
+            if self.joiner:
+                key = key.rpartition(self.joiner)[2]
             if not key or key.split(" ", 1)[0] not in self.starts:
                 continue
-            joined, n = "", 0
-            for j in range(i, len(keys)):
-                if not keys[j]:
-                    break
-                joined = f"{joined} {keys[j]}" if joined else keys[j]
-                n += keys[j].count(" ") + 1
-                if n > self.max_words:
-                    break
-                cats = self.index.get(joined)
-                if cats:
-                    yield i, j + 1, cats
+            for end, cats in self._from(keys, i, key):
+                yield i, end, cats
+
+    def longest_at(self, keys: list[str], i: int) -> int | None:
+        """End (exclusive) of the longest phrase that starts at token ``i``; None if none does."""
+        key = keys[i].rpartition(self.joiner)[2] if self.joiner else keys[i]
+        if not key or key.split(" ", 1)[0] not in self.starts:
+            return None
+        end = None
+        for end, _ in self._from(keys, i, key):
+            pass
+        return end
+
+    def _from(self, keys: list[str], i: int, first: str) -> Iterator[tuple[int, set[str]]]:
+        joined, n = "", 0
+        for j in range(i, len(keys)):
+            key = first if j == i else keys[j]
+            if not key:
+                break
+            joined = f"{joined} {key}" if joined else key
+            n += key.count(" ") + 1
+            if n > self.max_words:
+                break
+            cats = self.index.get(joined)
+            if cats:
+                yield j + 1, cats
 
 
 class LexiconFeatures:
@@ -316,8 +384,19 @@ def make_lexicon_features(nlp: Language, name: str) -> LexiconFeatures:
     return LexiconFeatures(nlp, name)
 
 
-def make_sector_classifier(nlp: Language, name: str) -> SectorClassifier:
-    return SectorClassifier(nlp, name)
+def make_sector_classifier(nlp: Language, name: str, words: dict, chars: Optional[dict], keyword_features: Optional[dict],
+                           logistic_regression: dict, keyword_priors: bool, keyword_repeat: int,
+                           default_threshold: float, min_validation_positives: int, threshold_grid: dict,
+                           seed: int) -> SectorClassifier:
+    return SectorClassifier(nlp, name, words=words, chars=chars, keyword_features=keyword_features,
+                            logistic_regression=logistic_regression, keyword_priors=keyword_priors,
+                            keyword_repeat=keyword_repeat, default_threshold=default_threshold,
+                            min_validation_positives=min_validation_positives, threshold_grid=threshold_grid,
+                            seed=seed)
+
+
+def _copy(value):
+    return dict(value) if isinstance(value, dict) else value
 
 
 def _register(name: str, factory, default_config: dict) -> None:
@@ -333,4 +412,4 @@ def _register(name: str, factory, default_config: dict) -> None:
 
 
 _register(LEXICON_FACTORY, make_lexicon_features, {})
-_register(FACTORY, make_sector_classifier, {})
+_register(FACTORY, make_sector_classifier, SECTOR_SETTINGS)

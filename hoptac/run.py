@@ -9,30 +9,67 @@ evaluation against the rules baseline (``WORKDIR/report/report.md``).
 from __future__ import annotations
 
 import json
+import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
-
-import typer
 
 from hoptac.annotate.tasks import make_tasks
 from hoptac.corpus.build import build_corpus, read_corpus
 from hoptac.errors import HoptacError
 from hoptac.output import output_folder, write_text
 from hoptac.resources import NER_CONFIG, SECTORS_CONFIG, SEED_ANNOTATIONS, SEED_ARTICLES
-from hoptac.train.dataset import build_dataset
-from hoptac.train.evaluate import evaluate
-from hoptac.train.pipeline import train_pipeline
+from hoptac.train.dataset import BuildReport, build_dataset
+from hoptac.train.evaluate import EvaluationResult, evaluate
+from hoptac.train.pipeline import TrainResult, train_pipeline
 
 DEFAULT_WORKDIR = Path("models") / "run"
+logger = logging.getLogger(__name__)
 
 
 def default_exports() -> list[Path]:
     return sorted(SEED_ANNOTATIONS.glob("*.json"))
 
 
+@dataclass
+class RunResult:
+    """Every artefact of ``hoptac run`` (in ``workdir``) and the results of its steps."""
+
+    workdir: Path
+    exports: list[Path]
+    paragraphs: int
+    tasks: int
+    dataset: BuildReport
+    training: TrainResult
+    evaluation: EvaluationResult
+    seconds: float
+
+    @property
+    def model_dir(self) -> Path:
+        return self.training.model_dir
+
+    @property
+    def report_path(self) -> Path:
+        return self.evaluation.report_path
+
+    def lines(self) -> list[str]:
+        indent = "      "
+        return [f"corpus: {self.paragraphs} paragraphs → {self.workdir / 'corpus.jsonl'}; "
+                f"{self.tasks} Label Studio tasks pre-annotated by the rules → {self.workdir / 'tasks.json'}",
+                f"dataset from {len(self.exports)} export(s) → {self.dataset.out_dir}",
+                indent + self.dataset.summary().replace("\n", "\n" + indent),
+                f"training → {self.model_dir}", indent + self.training.summary(),
+                f"evaluation against the rules baseline → {self.evaluation.report_dir}",
+                indent + self.evaluation.summary(),
+                f"done in {self.seconds:.0f}s: report {self.report_path}, model {self.model_dir}"]
+
+    def summary(self) -> str:
+        return "\n".join(self.lines())
+
+
 def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrides: list[str] | None = None,
-        force: bool = False) -> None:
-    """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
+        force: bool = False) -> RunResult:
+    """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report; steps are logged."""
     started = time.time()
     exports = list(data) if data else default_exports()
     for path in exports:
@@ -44,25 +81,24 @@ def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrid
 
     corpus_path = workdir / "corpus.jsonl"
     summary = build_corpus([SEED_ARTICLES], corpus_path)
-    typer.echo(f"[1/5] corpus: {summary.documents} document(s), {summary.paragraphs} paragraphs → {corpus_path}")
+    logger.info(f"[1/5] corpus: {summary.documents} document(s), {summary.paragraphs} paragraphs → {corpus_path}")
 
     tasks_path = workdir / "tasks.json"
     rows = read_corpus(corpus_path)
     tasks = make_tasks(rows, pre="rules", order="corpus")
     write_text(tasks_path, json.dumps(tasks, ensure_ascii=False, indent=1), kind="tasks")
-    typer.echo(f"[2/5] tasks: {len(rows)} paragraphs → {len(tasks)} Label Studio tasks pre-annotated by the rules → {tasks_path}")
+    logger.info(f"[2/5] tasks: {len(rows)} paragraphs → {len(tasks)} Label Studio tasks pre-annotated by the rules → {tasks_path}")
 
     dataset_dir = workdir / "dataset"
+    logger.info(f"[3/5] dataset from {len(exports)} export(s) → {dataset_dir}")
     report = build_dataset(exports, dataset_dir, dev=0.1, test=0.2, seed=0, policy="ground-truth")
-    typer.echo(f"[3/5] dataset from {len(exports)} export(s) → {dataset_dir}")
-    typer.echo("      " + str(report.summary()).replace("\n", "\n      "))
 
     model_dir = workdir / "model"
-    typer.echo(f"[4/5] training → {model_dir}")
-    typer.echo("      " + train_pipeline(dataset_dir, model_dir, config=NER_CONFIG,
-                                         sectors_config=SECTORS_CONFIG, only=None, overrides=overrides or []))
+    logger.info(f"[4/5] training → {model_dir}")
+    training = train_pipeline(dataset_dir, model_dir, config=NER_CONFIG, sectors_config=SECTORS_CONFIG, only=None,
+                              overrides=overrides or [])
 
     report_dir = workdir / "report"
-    typer.echo(f"[5/5] evaluation against the rules baseline → {report_dir}")
-    typer.echo("      " + evaluate(str(model_dir), dataset_dir, report_dir, baseline="rules"))
-    typer.echo(f"done in {time.time() - started:.0f}s: report {report_dir / 'report.md'}, model {model_dir}")
+    logger.info(f"[5/5] evaluation against the rules baseline → {report_dir}")
+    evaluation = evaluate(str(model_dir), dataset_dir, report_dir, baseline="rules")
+    return RunResult(workdir, exports, len(rows), len(tasks), report, training, evaluation, time.time() - started)

@@ -51,7 +51,12 @@ class LabelSchema:
     @property
     def bio_tags(self) -> list[str]:
         """``O`` then ``B-X``, ``I-X`` for each entity label, in schema order."""
-        return ["O"] + [f"{p}-{name}" for name in self.entity_names for p in ("B", "I")]
+        return bio_tags(self.entity_names)
+
+
+def bio_tags(entity_labels: list[str]) -> list[str]:
+    """The BIO tag names of ``entity_labels``: ``O`` then ``B-X``, ``I-X`` per label, in order."""
+    return ["O"] + [f"{p}-{name}" for name in entity_labels for p in ("B", "I")]
 
 
 def load_schema(path: str | Path | None = None) -> LabelSchema:

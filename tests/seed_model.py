@@ -1,6 +1,6 @@
 """Test helper (not a test module): one small model trained with the real ``hoptac train``, once per session.
 
-Shared by ``test_package.py`` and ``test_predict.py``: the seed annotations →
+Shared by ``test_package.py`` and ``test_predict.py`` (both mark the tests that use it slow): the seed annotations →
 ``hoptac dataset build`` → ``hoptac train`` for a few steps (enough for the NER
 to predict entities on the seed text; not a useful model).
 """
@@ -27,10 +27,11 @@ def seed_model(tmp_path_factory) -> Path:
 
 
 def seed_wheel(tmp_path_factory) -> Path:
-    """``hoptac package`` of :func:`seed_model` (default name and version); built on first use."""
+    """:func:`hoptac.train.package.package_model` of :func:`seed_model` (default name and version); built on first use."""
+    from hoptac.train.package import package_model
+
     dist = tmp_path_factory.getbasetemp() / "seed-model" / "dist"
     wheels = sorted(dist.glob("*.whl"))
     if not wheels:
-        result = hoptac("package", seed_model(tmp_path_factory), "-o", dist, check=True)
-        wheels = [Path(result.stdout.strip().splitlines()[-1])]
+        wheels = [package_model(seed_model(tmp_path_factory), dist).wheel]
     return wheels[0]

@@ -80,12 +80,16 @@ def test_dataset_from_conll_has_labels_from_tags_and_no_sectors(tmp_path):
     train = tmp_path / "train.conll"
     train.write_text(TRAIN, encoding="utf-8")
     out = tmp_path / "ds"
-    dataset_from_conll(train, out)
+    result = dataset_from_conll(train, out)
     ds = datasets.load_from_disk(str(out))
     assert list(ds) == ["train", "validation", "test"] and len(ds["validation"]) == 0
     assert "sectors" not in ds["train"].column_names
     tags = {tag for s in read_conll(train).sentences for tag in s.tags if tag != "O"}
     assert dataset_labels(out) == (sorted({t[2:] for t in tags}), [])
+    sentences = read_conll(train).sentences
+    assert result.labels == dataset_labels(out)[0] and result.out_dir == out
+    assert result.files == {"train": (train, len(sentences), sum(len(s.tokens) for s in sentences))}
+    assert result.empty_splits == ["validation", "test"] and result.counts["train"]["paragraphs"] == len(ds["train"])
     row = ds["train"][1]
     assert row["text"] == "Ông Nguyễn Văn A , Chủ tịch UBND thành phố Hà Nội"
     assert [(s["text"], s["label"]) for s in row["spans"]] == [("Nguyễn Văn A", "PER"), ("UBND thành phố Hà Nội", "ORG")]
@@ -128,13 +132,17 @@ def test_label_studio_dataset_to_conll_and_back_keeps_tags(tmp_path):
     ds_dir = tmp_path / "seed"
     build_dataset([SEED_ANNOTATIONS], ds_dir)
     conll = tmp_path / "conll"
-    dataset_to_conll(ds_dir, conll)
+    written = dataset_to_conll(ds_dir, conll)
     seed = datasets.load_from_disk(str(ds_dir))
     names = seed["train"].features["ner_tags"].feature.names
     for split in seed:
         expected = [[(tok.replace(" ", "_"), names[tag]) for tok, tag in zip(r["tokens"], r["ner_tags"]) if tok.strip()]
                     for r in seed[split]]
         assert pairs(conll / f"{split}.conll") == [e for e in expected if e]
+        path, sentences, tokens, skipped = written.splits[split]
+        assert (path, sentences, tokens) == (conll / f"{split}.conll", len([e for e in expected if e]),
+                                             sum(len(e) for e in expected))
+        assert skipped == len(expected) - sentences
     again = tmp_path / "again"
     dataset_from_conll(conll / "train.conll", again, test=conll / "test.conll")
     spans_before = sum(len(r) for r in seed["train"]["spans"])

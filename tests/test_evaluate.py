@@ -48,12 +48,13 @@ def _check_table(table: dict, labels: list[str], ci: bool) -> None:
     assert set(table["micro"]) == PRF and set(table["macro"]) == PRF
     assert set(labels) <= set(table["per_label"])
     for value in table["per_label"].values():
-        assert set(value) == PRF | {"support"}
+        assert set(value) == PRF | {"support", "predicted"}
     if ci:
         lo, hi = table["micro_f1_ci95"]
         assert 0.0 <= lo <= hi <= 1.0
 
 
+@pytest.mark.slow
 def test_metrics_json_has_exactly_the_agreed_shape(report, trained):
     from hoptac.train.dataset import dataset_labels, load_split
 
@@ -78,6 +79,22 @@ def test_metrics_json_has_exactly_the_agreed_shape(report, trained):
     assert metrics["ner"]["micro"]["recall"] <= metrics["ner_lenient"]["micro"]["recall"] + 1e-12
 
 
+@pytest.mark.slow
+def test_evaluate_returns_the_metrics_it_writes(trained, tmp_path):
+    from hoptac.train.evaluate import evaluate
+
+    ds, model = trained
+    result = evaluate(str(model), ds, tmp_path / "r", baseline="rules")
+    assert result.report_dir == tmp_path / "r" and result.report_path.is_file()
+    assert result.metrics == json.loads(result.metrics_path.read_text(encoding="utf-8"))
+    assert result.paragraphs == result.metrics["data"]["paragraphs"] and result.articles >= 1
+    summary = result.summary()
+    assert summary.startswith(f"NER strict micro-F1 {result.metrics['ner']['micro']['f1']:.3f}")
+    assert f"(rules {result.metrics['baseline']['ner']['micro']['f1']:.3f})" in summary
+    assert summary.endswith(f"report: {result.report_path}")
+
+
+@pytest.mark.slow
 def test_report_and_charts(report):
     text = (report / "report.md").read_text(encoding="utf-8")
     for needle in ("strict", "boundary-tolerant", "rules", "error type", "Sectors", "LOCALITY", "ner_f1.png"):
@@ -87,6 +104,7 @@ def test_report_and_charts(report):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
+@pytest.mark.slow
 def test_export_file_is_scored_whole(trained, tmp_path):
     _, model = trained
     hoptac("evaluate", model, SEED_EXPORT, "-o", tmp_path, check=True)
@@ -118,11 +136,12 @@ def test_bootstrap_is_seeded_and_brackets_the_point_estimate():
 
 def test_sector_scores_per_label():
     table = score_sectors([{"A"}, {"A", "B"}, set()], [{"A"}, {"B"}, {"B"}], ["A", "B", "C"])
-    assert table["per_label"]["A"] == {**prf(1, 0, 1), "support": 2}
-    assert table["per_label"]["B"] == {**prf(1, 1, 0), "support": 1}
+    assert table["per_label"]["A"] == {**prf(1, 0, 1), "support": 2, "predicted": 1}
+    assert table["per_label"]["B"] == {**prf(1, 1, 0), "support": 1, "predicted": 2}
     assert table["macro"]["f1"] == pytest.approx((prf(1, 0, 1)["f1"] + prf(1, 1, 0)["f1"]) / 2)  # C has no support
 
 
+@pytest.mark.slow
 def test_bad_inputs_are_one_line_exit_2(trained, tmp_path):
     ds, model = trained
     sectors_only = tmp_path / "sectors-only"

@@ -53,6 +53,7 @@ def seed_dataset(tmp_path_factory) -> Path:
 
 # ---------------------------------------------------------------- 1. folders hoptac did not write
 
+@pytest.mark.slow
 def test_train_refuses_a_folder_it_did_not_write(seed_dataset, tmp_path):
     thesis = tmp_path / "P" / "thesis.txt"
     thesis.parent.mkdir()
@@ -62,6 +63,7 @@ def test_train_refuses_a_folder_it_did_not_write(seed_dataset, tmp_path):
     assert thesis.read_text(encoding="utf-8") == "draft"
 
 
+@pytest.mark.slow
 def test_train_refuses_the_dataset_and_the_folder_that_holds_it(seed_dataset):
     before = tree(seed_dataset)
     one_error_line(hoptac("train", seed_dataset, "-o", seed_dataset, "--only", "sectors"), "overwrite the input")
@@ -70,6 +72,7 @@ def test_train_refuses_the_dataset_and_the_folder_that_holds_it(seed_dataset):
     assert tree(seed_dataset) == before
 
 
+@pytest.mark.slow
 def test_a_folder_hoptac_wrote_is_replaced_and_force_replaces_any(seed_dataset, tmp_path):
     model = tmp_path / "model"
     hoptac("train", seed_dataset, "-o", model, "--only", "sectors", check=True)

@@ -57,6 +57,7 @@ def tree_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+@pytest.mark.slow
 def test_wheel_name_meta_card_and_code(model, wheel):
     assert wheel.name == f"{PACKAGE}-{VERSION}-py3-none-any.whl"
     names = wheel_names(wheel)
@@ -88,6 +89,22 @@ def test_wheel_name_meta_card_and_code(model, wheel):
     assert f"Name: {PACKAGE}" in metadata and "Requires-Dist: pyvi" in metadata
 
 
+@pytest.mark.slow
+def test_package_model_returns_the_wheel_and_what_it_holds(model, wheel):
+    from hoptac.train.package import package_model
+
+    from hoptac.model import load_model
+
+    result = package_model(model, wheel.parent, force=True)  # the same wheel again, replaced
+    assert result.wheel == wheel and wheel.is_file()
+    assert (result.package_name, result.version) == (PACKAGE, VERSION)
+    assert result.pipes == load_model(model).pipe_names
+    assert result.requirements == json.loads(wheel_text(wheel, f"{PACKAGE}/meta.json"))["requirements"]
+    assert result.lines()[-1] == str(wheel)
+    assert (result.metrics_path is None) == ("no evaluation report found" in result.lines()[0])
+
+
+@pytest.mark.slow
 def test_evaluation_scores_per_label_go_into_meta_and_card(model, tmp_path):
     before = tree_digest(model)
     report = tmp_path / "report"
@@ -142,6 +159,7 @@ def test_wheel_installs_and_loads_in_a_fresh_venv(wheel, tmp_path):
     assert all(0.0 <= s <= 1.0 for s in out["cats"].values())
 
 
+@pytest.mark.slow
 def test_pipeline_without_sector_classifier(model, tmp_path):
     """No sector classifier: no scikit-learn/skops requirement; custom code shipped only if a pipe needs it."""
     from hoptac.model import load_model
@@ -177,6 +195,7 @@ def test_bad_names_are_refused(name):
         spacy_names(name, "vi")
 
 
+@pytest.mark.slow
 def test_bad_version(model, tmp_path):
     result = hoptac("package", model, "-o", tmp_path / "dist", "--version", "1.0")
     assert_one_error_line(result, "--version", "1.0", "X.Y.Z")
@@ -203,6 +222,7 @@ def test_pipeline_without_ner(tmp_path):
     assert_one_error_line(result, "blank", "no 'ner'")
 
 
+@pytest.mark.slow
 def test_missing_metrics_file(model, tmp_path):
     result = hoptac("package", model, "-o", tmp_path / "dist", "--metrics", tmp_path / "absent.json")
     assert_one_error_line(result, "absent.json", "no such metrics file")

@@ -52,6 +52,7 @@ def assert_one_error_line(result: subprocess.CompletedProcess, *needles: str) ->
         assert needle in lines[0], lines[0]
 
 
+@pytest.mark.slow
 def test_one_line_per_paragraph_with_valid_offsets_and_schema_labels(model, news_slice, tmp_path):
     result, out = predict(model, SEED_TEXT, news_slice, out=tmp_path / "pred.jsonl")
     assert result.returncode == 0, result.stderr
@@ -77,6 +78,20 @@ def test_one_line_per_paragraph_with_valid_offsets_and_schema_labels(model, news
     assert not (tmp_path / "pred.jsonl.part").exists()
 
 
+@pytest.mark.slow
+def test_predict_returns_the_counts_it_wrote(model, tmp_path):
+    from hoptac.train.predict import predict as run
+
+    out = tmp_path / "pred.jsonl"
+    result = run(str(model), [SEED_TEXT], out)
+    rows = read_jsonl(out)
+    assert result.output == out and result.written == len(rows) == result.read.paragraphs > 0
+    assert result.entities == sum(len(r["entities"]) for r in rows) > 0
+    assert result.scored == sum(1 for r in rows if r["sectors"]) == len(rows)
+    assert result.lines()[-1].startswith(f"wrote {len(rows)} lines for {len(rows)} paragraphs in to {out}")
+
+
+@pytest.mark.slow
 def test_two_processes_give_the_same_output_as_one(model, news_slice, tmp_path):
     one, out1 = predict(model, news_slice, out=tmp_path / "one.jsonl", extra=("--batch-size", "16"))
     two, out2 = predict(model, news_slice, out=tmp_path / "two.jsonl", extra=("--batch-size", "16", "--n-process", "2"))
@@ -87,6 +102,7 @@ def test_two_processes_give_the_same_output_as_one(model, news_slice, tmp_path):
     assert out2.read_text(encoding="utf-8").splitlines() == lines
 
 
+@pytest.mark.slow
 def test_streams_an_endless_input(model):
     """``annotate`` pulls paragraphs lazily: an endless generator still yields records."""
     from hoptac.train.predict import annotate, load_model
@@ -99,6 +115,7 @@ def test_streams_an_endless_input(model):
     assert records[0]["entities"] and records[0]["entities"] == records[29]["entities"]
 
 
+@pytest.mark.slow
 def test_pipeline_without_sector_classifier_gives_empty_sectors(model, tmp_path):
     from hoptac.model import load_model
 
@@ -114,6 +131,7 @@ def test_pipeline_without_sector_classifier_gives_empty_sectors(model, tmp_path)
     assert any(row["entities"] for row in rows)
 
 
+@pytest.mark.slow
 def test_installed_package_name_is_loadable(model, tmp_path_factory, tmp_path):
     """MODEL can be a package name: the wheel unpacked on PYTHONPATH stands for an installed package."""
     wheel = seed_wheel(tmp_path_factory)
@@ -153,12 +171,14 @@ def test_pipeline_without_ner(tmp_path):
     assert_one_error_line(result, "blank", "no 'ner'")
 
 
+@pytest.mark.slow
 def test_missing_input(model, tmp_path):
     result, out = predict(model, tmp_path / "absent.txt", out=tmp_path / "o.jsonl")
     assert_one_error_line(result, "absent.txt", "no such file")
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_malformed_input_mid_stream_leaves_no_output(model, tmp_path):
     bad = tmp_path / "bad.jsonl"
     good = json.dumps({"id": "a", "title": "Tiêu đề", "text": "Tiêu đề\nHà Nội hợp tác với Hải Phòng."}, ensure_ascii=False)
@@ -172,6 +192,7 @@ def test_malformed_input_mid_stream_leaves_no_output(model, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.jsonl", "o.jsonl"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_rejects_zero_batch_size(model, tmp_path):
     from hoptac.train.predict import predict as run
 

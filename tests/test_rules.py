@@ -16,11 +16,15 @@ import spacy
 from conftest import GOLD_COUNTS, GOLD_EXPORT, REPO, SEED_ANNOTATIONS, SEED_TEXT
 from hoptac.annotate.rules import (
     Rules,
+    _lexicon,
     default_rules,
     find_entities,
     find_sectors,
     rules_pipeline,
+    syllables,
 )
+from hoptac.train.dataset import examples_from_exports
+from hoptac.train.evaluate import load_data, predict, rules_baseline, score
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -33,9 +37,6 @@ from hoptac.gazetteer import (
     tone_variants,
 )
 from hoptac.schema import load_schema
-
-sys.path.insert(0, str(REPO / "bench"))
-from rules_on_seed import load_gold, score_rules  # noqa: E402
 
 SEED_PARAGRAPHS = [line for line in SEED_TEXT.read_text(encoding="utf-8").splitlines() if line.strip()]
 PREFIX = re.compile(r"^(Tỉnh|Thành phố|Quận|Huyện|Xã|Phường|Thị xã|Thị trấn) ")
@@ -226,6 +227,19 @@ def test_spans_of_joined_paragraphs_stay_in_bounds(parts, glue):
 # --------------------------------------------------------------------- sectors
 
 
+def test_lexicons_match_phrases_in_match_key_form():
+    """The rules' word lists are PhraseIndexes over syllables: spacing around punctuation
+    counts, the kind of dash and the spacing around it do not, case counts unless folded."""
+    lexicon = _lexicon(["TP.HCM", "Bà Rịa - Vũng Tàu"])
+    assert lexicon.longest_at(syllables("ở TP.HCM").keys, 1) == 4
+    assert lexicon.longest_at(syllables("ở TP. HCM").keys, 1) is None
+    assert lexicon.longest_at(syllables("(Bà Rịa–Vũng Tàu)").keys, 1) == 6
+    assert lexicon.longest_at(syllables("ở tp.hcm").keys, 1) is None
+    folded = _lexicon(["tp.hcm"])
+    assert folded.longest_at(syllables("ở TP.HCM").folded, 1) == 4
+    assert folded.longest_at(syllables("ở TP.HCM").folded, 2) is None
+
+
 def test_sector_keywords():
     names = load_schema().sector_names
     cats = find_sectors("Hai tỉnh tăng cường hợp tác phát triển du lịch và xúc tiến đầu tư.")
@@ -291,29 +305,35 @@ def test_component_round_trip_in_a_fresh_process_without_the_repo_config(tmp_pat
 # --------------------------------------------------------------------- against the gold
 
 
+def rules_scores(rows: list[dict]) -> dict:
+    """The rules scored on gold rows, as `hoptac evaluate --baseline rules` scores them."""
+    schema = load_schema()
+    predictions = predict(rules_baseline(), [row["text"] for row in rows])
+    return score(rows, predictions, schema.entity_names, schema.sector_names, with_sectors=True)
+
+
 def test_rules_score_well_on_the_seed_gold():
-    tasks = load_gold(SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json")
-    assert len(tasks) == len(SEED_PARAGRAPHS)
-    ents, cats = score_rules(tasks)
-    assert ents.prf("LOCALITY")[2] > 0.9
-    assert ents.prf("FIGURE")[2] > 0.7
-    assert ents.micro(load_schema().entity_names)[2] > 0.7
+    rows, *_ = load_data(SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json")
+    assert len(rows) == len(SEED_PARAGRAPHS)
+    result = rules_scores(rows)
+    ner = result["ner"]
+    assert ner["per_label"]["LOCALITY"]["f1"] > 0.9
+    assert ner["per_label"]["FIGURE"]["f1"] > 0.7
+    assert ner["micro"]["f1"] > 0.7
+    assert result["sectors"]["micro"]["f1"] > 0.7
 
 
 @pytest.mark.skipif(not GOLD_EXPORT.exists(), reason="shared gold export not present")
 def test_rules_on_the_news_gold_read_in_place():
-    tasks = load_gold(GOLD_EXPORT)
+    rows, report = examples_from_exports([GOLD_EXPORT])
     counts = json.loads(GOLD_COUNTS.read_text(encoding="utf-8"))
     # tasks with no annotation and tasks whose only annotation was cancelled have no primary one
-    assert len(tasks) == counts["tasks"] - counts["unannotated_tasks"] - counts["cancelled"]
-    gold_per_label = {}
-    for task in tasks:
-        for *_, label in task.entities:
-            gold_per_label[label] = gold_per_label.get(label, 0) + 1
-    assert gold_per_label == counts["entities_primary"]  # primary annotations picked right
-    ents, _ = score_rules(tasks)
-    assert ents.prf("LOCALITY")[2] > 0.8
-    assert ents.prf("FIGURE")[2] > 0.6
+    assert len(rows) == counts["tasks"] - counts["unannotated_tasks"] - counts["cancelled"]
+    # the spans of the primary annotations, before alignment to words: primary annotations picked right
+    assert {label: entry.total for label, entry in report.alignment.labels.items()} == counts["entities_primary"]
+    ner = rules_scores(load_data(GOLD_EXPORT)[0])["ner"]
+    assert ner["per_label"]["LOCALITY"]["f1"] > 0.8
+    assert ner["per_label"]["FIGURE"]["f1"] > 0.6
 
 
 def test_spans_of_decomposed_text_point_into_the_text_given():

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import SEED_TEXT, hoptac
+
+pytestmark = pytest.mark.slow
 
 
 def test_run_end_to_end(tmp_path):
     work = tmp_path / "run"
     result = hoptac("run", "-o", work)
     assert result.returncode == 0, result.stderr[-2000:]
-    steps = [line.split("]")[0] + "]" for line in result.stdout.splitlines() if line.startswith("[") and "/5]" in line[:6]]
+    # progress on stderr (logging), in order; the results on stdout
+    steps = [line.split("]")[0] + "]" for line in result.stderr.splitlines() if line.startswith("[") and "/5]" in line[:6]]
     assert steps == ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"]
+    assert "[1/5]" not in result.stdout and "trained " in result.stdout and "NER strict micro-F1" in result.stdout
 
     paragraphs = [line for line in SEED_TEXT.read_text(encoding="utf-8").splitlines() if line.strip()]
     assert sum(1 for _ in (work / "corpus.jsonl").open(encoding="utf-8")) == len(paragraphs)

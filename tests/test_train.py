@@ -37,6 +37,7 @@ def _load(path: Path):
     return load_model(path)
 
 
+@pytest.mark.slow
 def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):
     from hoptac.train.dataset import dataset_labels
 
@@ -55,6 +56,7 @@ def test_model_loads_and_predicts_ents_and_cats(seed_model, seed_dataset):
         assert ent.label_ in entities
 
 
+@pytest.mark.slow
 def test_sector_file_loads_only_with_listed_types(seed_model):
     import skops.io as sio
 
@@ -65,6 +67,7 @@ def test_sector_file_loads_only_with_listed_types(seed_model):
     assert not list((seed_model / "sector_classifier").glob("*.pkl"))
 
 
+@pytest.mark.slow
 def test_sector_keywords_are_features_saved_with_the_model(seed_model):
     from hoptac.components import KEYWORD_MARK
     from hoptac.lexicon import sector_keywords
@@ -81,6 +84,7 @@ def test_sector_keywords_are_features_saved_with_the_model(seed_model):
     assert not any(w.startswith("_") for w in blocks["words"].vocabulary_)  # markers are not words
 
 
+@pytest.mark.slow
 def test_same_data_same_config_same_model(seed_dataset, seed_model, tmp_path):
     again = tmp_path / "again"
     hoptac("train", seed_dataset, "-o", again, *TINY, check=True)
@@ -93,6 +97,7 @@ def test_same_data_same_config_same_model(seed_dataset, seed_model, tmp_path):
         assert da.cats == db.cats
 
 
+@pytest.mark.slow
 def test_only_sectors_keeps_the_ner(seed_dataset, seed_model, tmp_path):
     model = tmp_path / "m"
     shutil.copytree(seed_model, model)
@@ -104,8 +109,45 @@ def test_only_sectors_keeps_the_ner(seed_dataset, seed_model, tmp_path):
     old, new = _load(seed_model), _load(model)
     assert new.pipe_names == old.pipe_names
     assert new(SAMPLE).cats != old(SAMPLE).cats  # a much smaller C: other probabilities
+    # each model's config records the settings it was trained with: the file's C, the defaults elsewhere
+    from hoptac.train.sectors import sector_defaults
+
+    defaults = sector_defaults()
+    recorded = {k: v for k, v in new.config["components"]["sector_classifier"].items() if k != "factory"}
+    assert recorded == {**defaults, "logistic_regression": {**defaults["logistic_regression"], "C": 0.01}}
+    assert old.config["components"]["sector_classifier"]["logistic_regression"]["C"] == 1.0  # configs/sectors.yml
+    assert new.get_pipe("sector_classifier").settings == recorded
 
 
+@pytest.mark.slow
+def test_train_pipeline_returns_what_it_trained(seed_dataset, tmp_path, caplog):
+    import logging
+
+    import spacy
+    from hoptac.train.dataset import dataset_labels
+    from hoptac.train.pipeline import train_pipeline
+
+    from hoptac.resources import NER_CONFIG, SECTORS_CONFIG
+
+    caplog.set_level(logging.INFO, logger="hoptac")
+    out = tmp_path / "sectors-only"
+    result = train_pipeline(seed_dataset, out, config=NER_CONFIG, sectors_config=SECTORS_CONFIG, only="sectors")
+    assert result.model_dir == out and result.seconds > 0
+    assert result.ner == "none" and result.ner_steps is None  # no previous model to keep a ner from
+    assert result.sectors == "trained" and result.sector_labels == dataset_labels(seed_dataset)[1]
+    assert 0.0 <= result.sector_dev_micro_f1 <= 1.0
+    assert result.summary() == f"trained {out} in {result.seconds:.0f}s: sector dev micro-F1 {result.sector_dev_micro_f1:.3f}"
+    assert spacy.load(out).get_pipe("sector_classifier").labels == result.sector_labels  # load_model needs a ner
+    # progress goes to the "hoptac" loggers, not to stdout
+    assert any(r.name == "hoptac.train.pipeline" and r.getMessage().startswith("[sectors]") for r in caplog.records)
+
+    again = train_pipeline(seed_dataset, out, config=NER_CONFIG, only="ner", overrides=["training.max_steps=5"])
+    assert again.ner == "trained" and again.sectors == "kept" and again.sector_labels == result.sector_labels
+    assert again.ner_steps > 0 and spacy.load(out).meta["hoptac"]["ner"]["steps"] == again.ner_steps
+    assert again.ner_labels and set(again.ner_labels) <= set(dataset_labels(seed_dataset)[0])
+
+
+@pytest.mark.slow
 def test_only_ner_keeps_the_sectors_or_has_none(seed_dataset, seed_model, tmp_path):
     model = tmp_path / "m"
     shutil.copytree(seed_model, model)
@@ -147,6 +189,7 @@ Viettel I-ORG
 """
 
 
+@pytest.mark.slow
 def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
     import json
 
@@ -157,7 +200,8 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
            "-o", ds, check=True)
     model = tmp_path / "model"
     result = hoptac("train", ds, "-o", model, *TINY, check=True)
-    assert "no sector classifier" in result.stdout
+    assert "no sector classifier" in result.stderr  # logged
+    assert result.stdout.strip().endswith("sectors: none (dataset has no sectors)")  # the result
     nlp = _load(model)
     assert sorted(nlp.get_pipe("ner").labels) == ["ORG", "PER"]
     assert "sector_classifier" not in nlp.pipe_names
@@ -178,10 +222,13 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
     (["train", "{ds}", "-o", "{tmp}/m", "--only", "both"], "--only must be"),
     (["train", "{ds}", "-o", "{tmp}/m", "--set", "training.max_steps=abc"],
      '--set training.max_steps="abc": Input should be a valid integer'),
+    (["train", "{ds}", "-o", "{tmp}/m", "--sectors-config", "{tmp}/sectors.yml"], "sectors.yml: unknown key 'C'"),
 ])
+@pytest.mark.slow
 def test_bad_training_input_is_one_line_exit_2(args, needle, seed_dataset, tmp_path):
     args = [a.format(tmp=tmp_path, ds=seed_dataset) for a in args]
     (tmp_path / "plain").mkdir()
+    (tmp_path / "sectors.yml").write_text("C: 10\n", encoding="utf-8")  # belongs under logistic_regression
     result = hoptac(*args)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -212,6 +259,7 @@ def test_silver_sample_is_seeded_and_leaves_dataset_articles_out(tmp_path):
     assert seen == 1 and {r["doc_id"] for r in rows} == {"news-2"}
 
 
+@pytest.mark.slow
 def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
     import json
 
@@ -220,19 +268,58 @@ def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
     model = tmp_path / "m"
     result = hoptac("train", seed_dataset, "-o", model, "--silver", news, "--set", "hoptac.silver_size=2",
                     "--set", "hoptac.gold_repeat=1", *TINY, check=True)
-    assert "[silver] 2 paragraphs with an entity" in result.stdout
-    assert "gold ×1 + 2 silver" in result.stdout
+    assert "[silver] 2 paragraphs with an entity" in result.stderr  # progress is logged to stderr
+    assert "gold ×1 + 2 silver" in result.stderr and "[silver]" not in result.stdout
     meta = json.loads((model / "meta.json").read_text(encoding="utf-8"))
     assert meta["hoptac"]["silver_size"] == 2
 
 
 def test_sectors_without_any_keyword_in_training_text_train_without_the_keyword_block():
-    from hoptac.train.sectors import DEFAULTS, train_sectors
+    from hoptac.train.sectors import sector_defaults, train_sectors
 
-    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    cfg = sector_defaults()
     cfg.update(chars=None, keyword_priors=False)
     rows = [{"tokens": ["ông", "A", "phát biểu"], "sectors": ["TOURISM"]},
             {"tokens": ["bà", "B", "dự", "họp"], "sectors": []}]
     model = train_sectors(rows, [], ["TOURISM", "TRANSPORT"], cfg)
     assert model.keywords_ is None
     assert [name for name, _ in model.pipeline_.named_steps["features"].transformer_list] == ["words"]
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("C: 10\n", "unknown key 'C'"),
+    ("logistic_regression: {C: 2.0, penalty: l1}\n", "unknown key logistic_regression.penalty"),
+    ("chars: {min_df: 2}\n", "'chars' needs ngram_range, min_df and sublinear_tf"),
+    ("words: [1, 2]\n", "'words' must be a mapping"),
+])
+def test_sectors_config_is_checked_against_the_factory_settings(text, needle, tmp_path):
+    from hoptac.train.sectors import load_sectors_config
+
+    from hoptac.errors import HoptacError
+
+    path = tmp_path / "sectors.yml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(HoptacError) as error:
+        load_sectors_config(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and needle in message and "\n" not in message
+
+
+def test_sectors_config_sets_values_over_the_factory_defaults(tmp_path):
+    import spacy
+    from hoptac.train.sectors import load_sectors_config, sector_defaults
+
+    from hoptac.components import FACTORY
+    from hoptac.resources import SECTORS_CONFIG
+
+    defaults = sector_defaults()
+    assert defaults == dict(spacy.Language.get_factory_meta(FACTORY).default_config)
+    path = tmp_path / "sectors.yml"
+    path.write_text("words: {min_df: 2}\nchars: {ngram_range: [2, 4], min_df: 1, sublinear_tf: true}\n", encoding="utf-8")
+    cfg = load_sectors_config(path)
+    assert cfg["words"] == {**defaults["words"], "min_df": 2}
+    assert cfg["chars"] == {"ngram_range": [2, 4], "min_df": 1, "sublinear_tf": True}
+    assert {k: v for k, v in cfg.items() if k not in ("words", "chars")} == \
+        {k: v for k, v in defaults.items() if k not in ("words", "chars")}
+    assert load_sectors_config(None) == defaults
+    assert set(load_sectors_config(SECTORS_CONFIG)) == set(defaults)  # the committed file passes the check

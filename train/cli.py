@@ -42,7 +42,7 @@ def dataset_from_conll(
     """Import BIO CoNLL files; the label set comes from their tags."""
     from hoptac.train.conll import dataset_from_conll as build
 
-    typer.echo(build(train, output, dev=dev, test=test, force=force))
+    typer.echo(build(train, output, dev=dev, test=test, force=force).summary())
 
 
 @dataset_app.command("to-conll")
@@ -54,7 +54,7 @@ def dataset_to_conll(
     """Write each split as a BIO CoNLL file."""
     from hoptac.train.conll import dataset_to_conll as write
 
-    typer.echo(write(dataset, output, force=force))
+    typer.echo(write(dataset, output, force=force).summary())
 
 
 @dataset_app.command("stats")
@@ -80,9 +80,9 @@ def train_command(
 
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
-    summary = train_pipeline(dataset, output, config=config, sectors_config=sectors_config,
-                             only=only, overrides=overrides or [], silver=silver or None, force=force)
-    typer.echo(summary)
+    result = train_pipeline(dataset, output, config=config, sectors_config=sectors_config,
+                            only=only, overrides=overrides or [], silver=silver or None, force=force)
+    typer.echo(result.summary())
 
 
 def evaluate_command(
@@ -97,7 +97,7 @@ def evaluate_command(
 
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
-    typer.echo(evaluate(str(model), data, output, baseline=baseline, force=force))
+    typer.echo(evaluate(str(model), data, output, baseline=baseline, force=force).summary())
 
 
 def package_command(
@@ -111,7 +111,7 @@ def package_command(
     """Build a pip-installable wheel of the model (spacy package), custom code included."""
     from hoptac.train.package import package_model
 
-    typer.echo(package_model(model, output, name=name, version=version, metrics=metrics, force=force))
+    typer.echo(package_model(model, output, name=name, version=version, metrics=metrics, force=force).summary())
 
 
 def predict_command(
@@ -125,4 +125,4 @@ def predict_command(
     """Entities and sector scores for every paragraph, streamed."""
     from hoptac.train.predict import predict
 
-    typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process, force=force))
+    typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process, force=force).summary())

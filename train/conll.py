@@ -33,7 +33,6 @@ from hoptac.train.align import bio_to_spans
 from hoptac.train.dataset import (
     FEATURES_DOC,
     _articles,
-    bio_tags,
     dataset_labels,
     label_counts,
     load_dataset_dir,
@@ -45,6 +44,7 @@ from hoptac.train.dataset import (
 from hoptac import __version__
 from hoptac.errors import HoptacError
 from hoptac.output import atomic_dir, check_output
+from hoptac.schema import bio_tags
 
 DOCSTART = "-DOCSTART-"
 _LABEL = re.compile(r"^[^\s]+$")
@@ -151,8 +151,8 @@ def sentence_row(sentence: Sentence, row_id: str, doc_id: str, tag_index: dict[s
 
 
 def dataset_from_conll(train: Path, out_dir: Path, dev: Path | None = None, test: Path | None = None,
-                       force: bool = False) -> str:
-    """CoNLL files → dataset folder (train / validation / test). Returns a summary."""
+                       force: bool = False) -> ConllImport:
+    """CoNLL files → dataset folder (train / validation / test)."""
     given = {"train": train, "validation": dev, "test": test}
     inputs = [Path(p) for p in given.values() if p is not None]
     check_output(out_dir, kind="folder", inputs=inputs, force=force)
@@ -177,12 +177,47 @@ def dataset_from_conll(train: Path, out_dir: Path, dev: Path | None = None, test
     out_dir = Path(out_dir)
     write_dataset(splits, features, out_dir, body, pretty_name=f"{train_name(train)} (BIO CoNLL import)",
                   sectors=False, inputs=inputs, force=force, command=command)
-    lines = [f"{split}: {len(f.sentences)} sentence(s), {sum(len(s.tokens) for s in f.sentences)} token(s) "
-             f"from {f.path}" for split, f in files.items()]
-    lines += [f"{split}: no file, empty split" for split in given if split not in files]
-    lines += [f"labels (from the tags): {', '.join(labels)}", "",
-              split_table(counts, labels, [], _articles(splits)), "", f"wrote {out_dir}"]
-    return "\n".join(lines)
+    return ConllImport(out_dir, {split: (f.path, len(f.sentences), sum(len(s.tokens) for s in f.sentences))
+                                 for split, f in files.items()},
+                       [split for split in given if split not in files], labels, counts, _articles(splits))
+
+
+@dataclass
+class ConllImport:
+    """What ``hoptac dataset from-conll`` read and wrote."""
+
+    out_dir: Path
+    files: dict[str, tuple[Path, int, int]]  # split → (file, sentences, tokens)
+    empty_splits: list[str]  # splits with no file
+    labels: list[str]  # from the tags
+    counts: dict[str, dict]  # split → label_counts
+    articles: int
+
+    def summary(self) -> str:
+        lines = [f"{split}: {sentences} sentence(s), {tokens} token(s) from {path}"
+                 for split, (path, sentences, tokens) in self.files.items()]
+        lines += [f"{split}: no file, empty split" for split in self.empty_splits]
+        lines += [f"labels (from the tags): {', '.join(self.labels)}", "",
+                  split_table(self.counts, self.labels, [], self.articles), "", f"wrote {self.out_dir}"]
+        return "\n".join(lines)
+
+
+@dataclass
+class ConllExport:
+    """What ``hoptac dataset to-conll`` wrote: per split, (file or None when empty, sentences, tokens, skipped)."""
+
+    out_dir: Path
+    splits: dict[str, tuple[Path | None, int, int, int]]
+
+    def summary(self) -> str:
+        lines = []
+        for split, (path, sentences, tokens, skipped) in self.splits.items():
+            if path is None:
+                lines.append(f"{split}: empty, no file written")
+                continue
+            lines.append(f"{split}: {sentences} sentence(s), {tokens} token(s) → {path}"
+                         + (f" ({skipped} paragraph(s) without a word left out)" if skipped else ""))
+        return "\n".join(lines)
 
 
 def train_name(path: Path) -> str:
@@ -220,24 +255,23 @@ re-splitting); `title` is empty and `annotators` is empty.
 """
 
 
-def dataset_to_conll(dataset_dir: Path, out_dir: Path, force: bool = False) -> str:
-    """Each non-empty split → ``<split>.conll`` in the folder ``out_dir`` (written whole). Returns a summary."""
+def dataset_to_conll(dataset_dir: Path, out_dir: Path, force: bool = False) -> ConllExport:
+    """Each non-empty split → ``<split>.conll`` in the folder ``out_dir`` (written whole)."""
     out_dir = Path(out_dir)
     check_output(out_dir, kind="folder", inputs=[dataset_dir], force=force)
     dataset = load_dataset_dir(Path(dataset_dir))
     dataset_labels(dataset)  # a hoptac dataset: has ner_tags
-    lines = []
+    result = ConllExport(out_dir, {})
     with atomic_dir(out_dir, inputs=[dataset_dir], force=force,
                     command=f"hoptac dataset to-conll {dataset_dir} -o {out_dir}") as folder:
         for split, data in dataset.items():
             if len(data) == 0:
-                lines.append(f"{split}: empty, no file written")
+                result.splits[split] = (None, 0, 0, 0)
                 continue
             names = bio_tags(dataset_labels(data)[0])
             sentences, tokens_written, skipped = _write_split(folder / f"{split}.conll", data, names)
-            lines.append(f"{split}: {sentences} sentence(s), {tokens_written} token(s) → {out_dir / f'{split}.conll'}"
-                         + (f" ({skipped} paragraph(s) without a word left out)" if skipped else ""))
-    return "\n".join(lines)
+            result.splits[split] = (out_dir / f"{split}.conll", sentences, tokens_written, skipped)
+    return result
 
 
 def _write_split(path: Path, data, names: list[str]) -> tuple[int, int, int]:

@@ -45,7 +45,7 @@ from hoptac.train.align import AlignmentReport, align_spans, spans_to_bio, token
 from hoptac import __version__
 from hoptac.errors import HoptacError
 from hoptac.output import atomic_dir, check_output
-from hoptac.schema import LabelSchema, load_schema
+from hoptac.schema import LabelSchema, bio_tags, load_schema
 
 SPLITS = ("train", "validation", "test")
 POLICY_TEXT = {
@@ -88,13 +88,10 @@ def make_features(entity_labels: list[str], sector_labels: list[str] | None):
     return Features(columns)
 
 
-def bio_tags(entity_labels: list[str]) -> list[str]:
-    return ["O"] + [f"{p}-{name}" for name in entity_labels for p in ("B", "I")]
-
-
-def _class_names(feature) -> list[str]:
+def class_names(feature) -> list[str]:
+    """The names of a list-of-``ClassLabel`` feature (``ner_tags``, ``sectors``); [] for anything else."""
     inner = getattr(feature, "feature", None)
-    if inner is None and isinstance(feature, list):
+    if inner is None and isinstance(feature, (list, tuple)) and feature:
         inner = feature[0]
     return list(getattr(inner, "names", None) or [])
 
@@ -110,8 +107,8 @@ def dataset_labels(dataset) -> tuple[list[str], list[str]]:
     features = dataset if isinstance(dataset, Features) else dataset.features if isinstance(dataset, Dataset) else None
     if features is None or "ner_tags" not in features:
         raise HoptacError("not a hoptac dataset: no 'ner_tags' feature")
-    entities = list(dict.fromkeys(tag.split("-", 1)[1] for tag in _class_names(features["ner_tags"]) if tag != "O"))
-    sectors = _class_names(features["sectors"]) if "sectors" in features else []
+    entities = list(dict.fromkeys(tag.split("-", 1)[1] for tag in class_names(features["ner_tags"]) if tag != "O"))
+    sectors = class_names(features["sectors"]) if "sectors" in features else []
     return entities, sectors
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -95,11 +96,12 @@ def prf(tp: int, fp: int, fn: int) -> dict:
 
 
 def _table(counts: dict[str, list[int]], labels: list[str]) -> dict:
-    """counts[label] = [tp, fp, fn] → micro, macro (labels with gold support), per_label."""
+    """counts[label] = [tp, fp, fn] → micro, macro (labels with gold support), per_label (with support: gold
+    count, and predicted count)."""
     per_label = {}
     for label in labels + sorted(set(counts) - set(labels)):
         tp, fp, fn = counts.get(label, [0, 0, 0])
-        per_label[label] = {**prf(tp, fp, fn), "support": tp + fn}
+        per_label[label] = {**prf(tp, fp, fn), "support": tp + fn, "predicted": tp + fp}
     tp, fp, fn = (sum(c[i] for c in counts.values()) for i in range(3))
     supported = [v for v in per_label.values() if v["support"] > 0]
     macro = {k: (sum(v[k] for v in supported) / len(supported) if supported else 0.0)
@@ -252,8 +254,45 @@ def f1_text(table: dict, defined: bool) -> str:
 
 # ---------------------------------------------------------------- the command
 
-def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False) -> str:
-    """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return a summary."""
+@dataclass
+class EvaluationResult:
+    """What ``hoptac evaluate`` wrote and found: ``metrics`` is the content of ``metrics.json``."""
+
+    metrics: dict
+    report_dir: Path
+    paragraphs: int
+    articles: int
+
+    @property
+    def report_path(self) -> Path:
+        return self.report_dir / "report.md"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.report_dir / "metrics.json"
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.metrics.get("warnings", []))
+
+    def summary(self) -> str:
+        metrics, base = self.metrics, self.metrics.get("baseline")
+        defined = NO_GOLD_ENTITY not in self.warnings
+        line = f"NER strict micro-F1 {f1_text(metrics['ner'], defined)}"
+        if defined:
+            line += f" {interval(metrics['ner']['micro_f1_ci95'], self.articles)}"
+        if base is not None:
+            line += f" (rules {f1_text(base['ner'], defined)})"
+        if "sectors" in metrics:
+            line += f"; sectors micro-F1 {metrics['sectors']['micro']['f1']:.3f}"
+            if base is not None and "sectors" in base:
+                line += f" (rules {base['sectors']['micro']['f1']:.3f})"
+        return "\n".join([f"{line}; {self.paragraphs} paragraphs; report: {self.report_path}"]
+                         + [f"warning: {w}" for w in self.warnings])
+
+
+def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False) -> EvaluationResult:
+    """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return the metrics."""
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
     out_dir = Path(out_dir)
@@ -281,15 +320,4 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None,
         (folder / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=1), encoding="utf-8")
         charts = write_charts(folder, metrics, system["_ner_detail"], entity_labels)
         write_report(folder, str(model), metrics, system, base, rows, charts)
-    defined = NO_GOLD_ENTITY not in warnings
-    line = f"NER strict micro-F1 {f1_text(metrics['ner'], defined)}"
-    if defined:
-        line += f" {interval(metrics['ner']['micro_f1_ci95'], len({r['doc_id'] for r in rows}))}"
-    if base is not None:
-        line += f" (rules {f1_text(base['ner'], defined)})"
-    if "sectors" in metrics:
-        line += f"; sectors micro-F1 {metrics['sectors']['micro']['f1']:.3f}"
-        if base is not None and "sectors" in base:
-            line += f" (rules {base['sectors']['micro']['f1']:.3f})"
-    return "\n".join([f"{line}; {len(rows)} paragraphs; report: {out_dir / 'report.md'}"]
-                     + [f"warning: {w}" for w in warnings])
+    return EvaluationResult(metrics, out_dir, len(rows), len({r["doc_id"] for r in rows}))

@@ -11,6 +11,7 @@ data, never from a hard-coded list.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import spacy
 from confection import ConfigValidationError
+from hoptac.train.align import bio_to_spans
 from spacy.tokens import Doc, DocBin, Span
 
 from hoptac.components import LexiconFeatures
@@ -25,6 +27,8 @@ from hoptac.errors import HoptacError
 from hoptac.lexicon import rules_lexicon, tokenizer_places
 from hoptac.model import blank_vi
 from hoptac.tokenizer import TOKENIZER, VietnameseWords
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,22 +112,9 @@ def row_to_doc(vocab, row: dict) -> Doc:
                 raise HoptacError(f"{row.get('id')}: span {s['start']}-{s['end']} {s['label']} is not on token boundaries")
             ents.append(span)
     else:
-        ents = bio_spans(doc, row.get("ner_tags") or [])
+        ents = [Span(doc, first, end, label=label) for first, end, label in bio_to_spans(row.get("ner_tags") or [])]
     doc.ents = spacy.util.filter_spans(ents)
     return doc
-
-
-def bio_spans(doc: Doc, tags: list[str]) -> list[Span]:
-    """Entities from BIO tag names (an I- without a B- starts an entity)."""
-    spans, start, label = [], None, None
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, _, name = tag.partition("-")
-        if start is not None and (prefix != "I" or name != label):
-            spans.append(Span(doc, start, i, label=label))
-            start = None
-        if prefix == "B" or (prefix == "I" and start is None):
-            start, label = i, name
-    return spans
 
 
 def write_docbin(vocab, rows: list[dict], path: Path) -> int:
@@ -135,7 +126,7 @@ def write_docbin(vocab, rows: list[dict], path: Path) -> int:
 
 
 def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: Path,
-              overrides: dict, log=print) -> NerResult:
+              overrides: dict) -> NerResult:
     """Train spaCy NER in ``work`` (DocBins, model-best, model-last); return the best pipeline."""
     if not Path(config).is_file():
         raise HoptacError(f"{config}: NER config not found")
@@ -150,7 +141,7 @@ def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: 
     write_docbin(vocab, train_rows, train_path)
     # spaCy's loop needs a dev corpus: without a validation split, score on train (said in the log).
     if not dev_rows:
-        log("ner: no validation paragraphs: scoring checkpoints on the training split")
+        logger.info("ner: no validation paragraphs: scoring checkpoints on the training split")
     write_docbin(vocab, dev_rows or train_rows, dev_path)
     all_overrides = {"paths.train": str(train_path), "paths.dev": str(dev_path), **overrides}
     try:
@@ -166,17 +157,17 @@ def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: 
         raise HoptacError(config_error(config, e, overrides)) from None
     if isinstance(nlp.tokenizer, VietnameseWords):
         nlp.tokenizer.set_places(tokenizer_places())
-        log(f"ner: tokenizer {TOKENIZER} with {len(nlp.tokenizer.places)} places")
+        logger.info(f"ner: tokenizer {TOKENIZER} with {len(nlp.tokenizer.places)} places")
     for name, pipe in nlp.pipeline:
         if isinstance(pipe, LexiconFeatures):
             phrases, first = rules_lexicon()
             pipe.set_lexicon(phrases, first)
-            log(f"ner: lexicon features '{name}': " + ", ".join(f"{k} {len(v)}" for k, v in {**phrases, **first}.items()))
+            logger.info(f"ner: lexicon features '{name}': " + ", ".join(f"{k} {len(v)}" for k, v in {**phrases, **first}.items()))
     labels = list(nlp.get_pipe("ner").labels)
-    log(f"ner: labels {', '.join(labels)}; {len(train_rows)} train / {len(dev_rows)} validation paragraphs")
+    logger.info(f"ner: labels {', '.join(labels)}; {len(train_rows)} train / {len(dev_rows)} validation paragraphs")
     out = work / "ner"
     out.mkdir(parents=True, exist_ok=True)
-    nlp, _ = train_loop(nlp, out, use_gpu=-1, stdout=sys.stdout, stderr=sys.stderr)
+    nlp, _ = train_loop(nlp, out, use_gpu=-1, stdout=sys.stderr, stderr=sys.stderr)  # spaCy's progress table
     seconds = time.time() - started
     best_dir = out / "model-best"
     best = spacy.load(best_dir if best_dir.exists() else out / "model-last")

@@ -39,6 +39,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -367,8 +368,8 @@ def _build_wheel(model_copy: Path, build_dir: Path, code_paths: list[Path], shor
 
 
 def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", version: str = "0.1.0",
-                  metrics: Path | None = None, force: bool = False) -> str:
-    """Build ``{name}-{version}-py3-none-any.whl`` into ``out_dir``; returns a summary ending with its path."""
+                  metrics: Path | None = None, force: bool = False) -> PackageResult:
+    """Build ``{name}-{version}-py3-none-any.whl`` into ``out_dir``; returns its path and contents."""
     model_dir, out_dir = Path(model_dir), check_folder(out_dir)
     version = check_version(version)
     _check_build_backend()
@@ -395,13 +396,31 @@ def package_model(model_dir: Path, out_dir: Path, name: str = "vi_hoptac", versi
         wheel = out_dir / built.name
         with atomic_file(wheel, kind="wheel", inputs=[model_dir], force=force, binary=True) as f:
             f.write(built.read_bytes())
-    scores = f"evaluation from {metrics_path}" if metrics_path else "no evaluation report found (said in the model card)"
-    return "\n".join([
-        f"package:  {package_name} {version} ({', '.join(nlp.pipe_names)}; {scores})",
-        f"requires: {', '.join(new_meta['requirements'])}",
-        f"load:     pip install {wheel}; spacy.load({package_name!r})",
-        str(wheel),
-    ])
+    return PackageResult(wheel, package_name, version, list(nlp.pipe_names), list(new_meta["requirements"]),
+                         metrics_path)
+
+
+@dataclass
+class PackageResult:
+    """The wheel ``hoptac package`` built and what it holds."""
+
+    wheel: Path
+    package_name: str  # what spacy.load takes once the wheel is installed
+    version: str
+    pipes: list[str]
+    requirements: list[str]
+    metrics_path: Path | None  # the evaluation behind the model card's scores (None: none found)
+
+    def lines(self) -> list[str]:
+        scores = (f"evaluation from {self.metrics_path}" if self.metrics_path
+                  else "no evaluation report found (said in the model card)")
+        return [f"package:  {self.package_name} {self.version} ({', '.join(self.pipes)}; {scores})",
+                f"requires: {', '.join(self.requirements)}",
+                f"load:     pip install {self.wheel}; spacy.load({self.package_name!r})",
+                str(self.wheel)]
+
+    def summary(self) -> str:
+        return "\n".join(self.lines())
 
 
 def _check_build_backend() -> None:

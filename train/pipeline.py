@@ -11,12 +11,14 @@ and keeps the other from the MODEL_DIR already there (if any).
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import spacy
-from hoptac.train.dataset import dataset_labels, load_dataset_dir
+from hoptac.train.dataset import class_names, dataset_labels, load_dataset_dir
 from hoptac.train.ner import hoptac_settings, parse_overrides, train_ner
 from hoptac.train.sectors import load_sectors_config, train_sectors
 from hoptac.train.silver import silver_rows
@@ -27,6 +29,7 @@ from hoptac.model import new_blank
 from hoptac.output import atomic_dir, check_output
 
 SECTOR_PIPE = components.FACTORY
+logger = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------- dataset access
@@ -45,21 +48,13 @@ def open_dataset(path: Path):
     return ds
 
 
-def _class_names(feature) -> list[str]:
-    inner = getattr(feature, "feature", None)
-    if inner is None and isinstance(feature, (list, tuple)) and feature:
-        inner = feature[0]
-    names = getattr(inner, "names", None)
-    return list(names) if names else []
-
-
 def decoded_rows(ds, split: str) -> list[dict]:
     """Rows of one split with ClassLabel ids turned into names (``ner_tags``, ``sectors``)."""
     if split not in ds or len(ds[split]) == 0:
         return []
     data = ds[split]
-    tag_names = _class_names(data.features["ner_tags"])
-    sector_names = _class_names(data.features["sectors"]) if "sectors" in data.features else None
+    tag_names = class_names(data.features["ner_tags"])
+    sector_names = class_names(data.features["sectors"]) if "sectors" in data.features else None
     rows = []
     for row in data:
         row = dict(row)
@@ -72,10 +67,45 @@ def decoded_rows(ds, split: str) -> list[dict]:
 
 # ---------------------------------------------------------------- training
 
+@dataclass
+class TrainResult:
+    """What ``hoptac train`` made: the model folder and the numbers of each part.
+
+    ``ner``/``sectors`` say what became of each part: ``"trained"``, ``"kept"`` (from
+    the previous model, with ``only``), or ``"none"`` (``sectors_note`` says why)."""
+
+    model_dir: Path
+    seconds: float
+    ner: str = "none"
+    ner_steps: int | None = None
+    ner_seconds: float | None = None
+    ner_best_dev_f1: float | None = None  # None: no validation split
+    ner_labels: list[str] = field(default_factory=list)
+    sectors: str = "none"
+    sectors_note: str = ""
+    sector_labels: list[str] = field(default_factory=list)
+    sector_dev_micro_f1: float | None = None  # None: no validation split
+    silver_paragraphs: int = 0
+
+    def summary(self) -> str:
+        parts = []
+        if self.ner == "trained":
+            best = f"{self.ner_best_dev_f1:.3f}" if self.ner_best_dev_f1 is not None else "n/a (no validation split)"
+            parts.append(f"ner: {self.ner_steps} steps in {self.ner_seconds:.0f}s, best dev F1 {best}")
+        if self.sectors == "trained":
+            parts.append(f"sector dev micro-F1 {self.sector_dev_micro_f1:.3f}" if self.sector_dev_micro_f1 is not None
+                         else "sectors: trained (no validation split)")
+        elif self.sectors == "kept":
+            parts.append("sectors: kept from the previous model")
+        elif self.sectors_note:
+            parts.append(f"sectors: none ({self.sectors_note})")
+        return f"trained {self.model_dir} in {self.seconds:.0f}s: " + "; ".join(parts)
+
+
 def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Path | None = None,
-                   only: str | None = None, overrides: list[str] | None = None, log=print,
-                   silver: list[Path] | None = None, force: bool = False) -> str:
-    """Train NER and/or the sector classifier into MODEL_DIR ``output``; return a one-line summary.
+                   only: str | None = None, overrides: list[str] | None = None,
+                   silver: list[Path] | None = None, force: bool = False) -> TrainResult:
+    """Train NER and/or the sector classifier into MODEL_DIR ``output``; progress is logged.
 
     ``silver``: unlabelled news (anything ``hoptac corpus build`` reads) from which
     ``[hoptac] silver_size`` rules-annotated paragraphs join the training split (``train/silver.py``).
@@ -92,76 +122,80 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
         raise HoptacError(f"{dataset}: the train split is empty")
     spacy_overrides = parse_overrides(overrides or [])
     settings = hoptac_settings(Path(config), spacy_overrides)
+    result = TrainResult(output, 0.0)
     if silver and settings["silver_size"] > 0:
         exclude = {doc_id for split in ds.values() for doc_id in split["doc_id"]}
         extra = silver_rows(list(silver), settings["silver_size"], exclude, entity_labels, sector_labels,
-                            seed=settings["silver_seed"], log=log)
+                            seed=settings["silver_seed"])
         if extra:
             train_rows = train_rows * max(1, settings["gold_repeat"]) + extra
-            log(f"[silver] training on {len(train_rows)} paragraphs: gold ×{max(1, settings['gold_repeat'])} + "
-                f"{len(extra)} silver")
+            result.silver_paragraphs = len(extra)
+            logger.info(f"[silver] training on {len(train_rows)} paragraphs: gold ×{max(1, settings['gold_repeat'])} + "
+                        f"{len(extra)} silver")
     sector_cfg = load_sectors_config(sectors_config) if only != "ner" else None
     previous = _load_previous(output) if only else None
     started = time.time()
-    parts: list[str] = []
     meta_extra: dict = {"dataset": str(dataset), "silver": [str(p) for p in silver or []],
                         "silver_size": settings["silver_size"] if silver else 0}
 
     with tempfile.TemporaryDirectory(prefix="hoptac-train-") as tmp:
         if only != "sectors":
-            log(f"[ner] training from {config} ({len(train_rows)} train, {len(dev_rows)} validation paragraphs)")
-            result = train_ner(train_rows, dev_rows, Path(config), Path(tmp), spacy_overrides, log=log)
-            nlp = result.nlp
-            unseen = [label for label in entity_labels if label not in result.labels]
+            logger.info(f"[ner] training from {config} ({len(train_rows)} train, {len(dev_rows)} validation paragraphs)")
+            ner = train_ner(train_rows, dev_rows, Path(config), Path(tmp), spacy_overrides)
+            nlp = ner.nlp
+            unseen = [label for label in entity_labels if label not in ner.labels]
             if unseen:
-                log(f"[ner] labels with no training example (not learnt): {', '.join(unseen)}")
-            best = f"{result.best_f1:.3f}" if result.best_f1 is not None else "n/a (no validation split)"
-            parts.append(f"ner: {result.steps} steps in {result.seconds:.0f}s, best dev F1 {best}")
-            meta_extra["ner"] = {"steps": result.steps, "seconds": round(result.seconds, 1),
-                                 "best_dev_f1": result.best_f1, "labels": result.labels}
+                logger.info(f"[ner] labels with no training example (not learnt): {', '.join(unseen)}")
+            result.ner, result.ner_steps, result.ner_seconds = "trained", ner.steps, ner.seconds
+            result.ner_best_dev_f1, result.ner_labels = ner.best_f1, list(ner.labels)
+            meta_extra["ner"] = {"steps": ner.steps, "seconds": round(ner.seconds, 1),
+                                 "best_dev_f1": ner.best_f1, "labels": ner.labels}
         else:
             nlp = previous if previous is not None else new_blank()
             if previous is None:
-                log(f"[ner] no previous model in {output}: the pipeline has no ner")
+                logger.info(f"[ner] no previous model in {output}: the pipeline has no ner")
             else:
                 meta_extra["ner"] = previous.meta.get("hoptac", {}).get("ner")
+                result.ner = "kept" if "ner" in previous.pipe_names else "none"
 
         if only != "ner":
             if SECTOR_PIPE in nlp.pipe_names:
                 nlp.remove_pipe(SECTOR_PIPE)
-            parts.append(_add_sectors(nlp, train_rows, dev_rows, sector_labels, sector_cfg, meta_extra, log))
+            _add_sectors(nlp, train_rows, dev_rows, sector_labels, sector_cfg, meta_extra, result)
         elif previous is not None and SECTOR_PIPE in previous.pipe_names:
             nlp.add_pipe(SECTOR_PIPE, source=previous)
             meta_extra["sectors"] = previous.meta.get("hoptac", {}).get("sectors")
-            parts.append("sectors: kept from the previous model")
+            result.sectors, result.sector_labels = "kept", list(nlp.get_pipe(SECTOR_PIPE).labels)
 
         _set_meta(nlp, meta_extra)
         with atomic_dir(output, inputs=inputs, force=force, command="hoptac train") as folder:
             nlp.to_disk(folder)
-    seconds = time.time() - started
-    return f"trained {output} in {seconds:.0f}s: " + "; ".join(parts)
+    result.seconds = time.time() - started
+    return result
 
 
-def _add_sectors(nlp, train_rows, dev_rows, labels, cfg, meta_extra, log) -> str:
+def _add_sectors(nlp, train_rows, dev_rows, labels, cfg, meta_extra, result: TrainResult) -> None:
     if not labels:
-        log("[sectors] the dataset has no sectors column: no sector classifier")
-        return "sectors: none (dataset has no sectors)"
+        logger.info("[sectors] the dataset has no sectors column: no sector classifier")
+        result.sectors_note = "dataset has no sectors"
+        return
     started = time.time()
     model = train_sectors(train_rows, dev_rows, labels, cfg)
     if model is None:
-        log("[sectors] no paragraph in train has a sector: no sector classifier")
-        return "sectors: none (no positive paragraph in train)"
+        logger.info("[sectors] no paragraph in train has a sector: no sector classifier")
+        result.sectors_note = "no positive paragraph in train"
+        return
     seen = {name for row in train_rows for name in row["sectors"]}
     absent = [label for label in labels if label not in seen]
     if absent:
-        log(f"[sectors] no training paragraph for {', '.join(absent)}: those always score 0")
-    pipe = nlp.add_pipe(SECTOR_PIPE, last=True)
+        logger.info(f"[sectors] no training paragraph for {', '.join(absent)}: those always score 0")
+    pipe = nlp.add_pipe(SECTOR_PIPE, last=True, config=cfg)  # nlp.config records the settings
     pipe.set_model(model.pipeline_, model.labels_, model.thresholds_, model.keywords_)
     micro = model.validation_.get("micro_f1")
-    log(f"[sectors] {len(labels)} labels, thresholds tuned on {len(dev_rows)} validation paragraphs "
-        f"({time.time() - started:.1f}s)")
+    logger.info(f"[sectors] {len(labels)} labels, thresholds tuned on {len(dev_rows)} validation paragraphs "
+                f"({time.time() - started:.1f}s)")
     meta_extra["sectors"] = {"labels": model.labels_, "thresholds": model.thresholds_, "dev_micro_f1": micro}
-    return f"sector dev micro-F1 {micro:.3f}" if micro is not None else "sectors: trained (no validation split)"
+    result.sectors, result.sector_labels, result.sector_dev_micro_f1 = "trained", list(model.labels_), micro
 
 
 def _load_previous(output: Path):

@@ -194,14 +194,27 @@ def _annotate_in_workers(nlp, items: Iterator[Item], batch_size: int, n_process:
 
 
 @dataclass
-class PredictStats:
+class PredictResult:
     """What one run read and wrote: paragraphs in must equal lines out."""
 
     read: ReadSummary
+    output: Path | None = None
     written: int = 0
     entities: int = 0
     scored: int = 0  # paragraphs with sector scores
     seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        lines = self.read.lines()
+        rate = self.written / self.seconds if self.seconds > 0 else 0.0
+        lines.append(f"entities:   {self.entities}")
+        lines.append(f"with sector scores: {self.scored} paragraph(s)")
+        lines.append(f"wrote {self.written} lines for {self.read.paragraphs} paragraphs to {self.output} "
+                     f"in {self.seconds:.1f}s ({rate:.0f} paragraphs/s)")
+        return lines
+
+    def summary(self) -> str:
+        return "\n".join(self.lines())
 
 
 def check_inputs(inputs: list[Path], batch_size: int, n_process: int) -> None:
@@ -215,11 +228,11 @@ def check_inputs(inputs: list[Path], batch_size: int, n_process: int) -> None:
 
 
 def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1,
-                    force: bool = False) -> PredictStats:
+                    force: bool = False) -> PredictResult:
     """Stream every paragraph of ``inputs`` through ``nlp`` into ``output`` (``hoptac.output.atomic_file``)."""
     check_inputs(inputs, batch_size, n_process)
-    stats = PredictStats(ReadSummary())
     output = Path(output)
+    stats = PredictResult(ReadSummary(), output)
     start = time.perf_counter()
     progress = _progress()
     try:
@@ -240,23 +253,12 @@ def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256
 
 
 def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1,
-            force: bool = False) -> str:
-    """``hoptac predict``: write predictions for every paragraph of ``inputs`` to ``output``; returns a summary."""
+            force: bool = False) -> PredictResult:
+    """``hoptac predict``: write predictions for every paragraph of ``inputs`` to ``output``; returns the counts."""
     check_inputs(inputs, batch_size, n_process)
     check_output(output, kind="predictions", inputs=inputs, force=force)  # before loading the model
     nlp = load_model(model)
-    stats = predict_to_file(nlp, inputs, output, batch_size, n_process, force=force)
-    return "\n".join(_summary_lines(stats, Path(output)))
-
-
-def _summary_lines(stats: PredictStats, output: Path) -> list[str]:
-    lines = stats.read.lines()
-    rate = stats.written / stats.seconds if stats.seconds > 0 else 0.0
-    lines.append(f"entities:   {stats.entities}")
-    lines.append(f"with sector scores: {stats.scored} paragraph(s)")
-    lines.append(f"wrote {stats.written} lines for {stats.read.paragraphs} paragraphs in to {output} "
-                 f"in {stats.seconds:.1f}s ({rate:.0f} paragraphs/s)")
-    return lines
+    return predict_to_file(nlp, inputs, output, batch_size, n_process, force=force)
 
 
 class _NoProgress:

@@ -1,8 +1,12 @@
 """Stage 3 (training): the multi-label sector classifier (scikit-learn).
 
 ``FeatureUnion(TF-IDF over pyvi words, [TF-IDF over character n-grams],
-keyword hits)`` → ``OneVsRestClassifier(LogisticRegression(class_weight="balanced"))``,
-with hyper-parameters from ``configs/sectors.yml``. The keyword hits are one
+keyword hits)`` → ``OneVsRestClassifier(LogisticRegression(class_weight="balanced"))``.
+Its settings are the parameters of the ``sector_classifier`` factory: their defaults
+exist once, as its ``default_config`` (``hoptac.components.SECTOR_SETTINGS``), and
+``configs/sectors.yml`` (or ``--sectors-config``) sets the project's values over them
+(:func:`load_sectors_config`); the trained component is created with the settings it
+was trained with, so ``nlp.config["components"]["sector_classifier"]`` records them. The keyword hits are one
 binary feature per sector: "a keyword of this sector (``configs/rules.yml``, the
 lists behind the keyword baseline) is in the paragraph"; the classifier learns
 how far to trust each, beside the words. Per-sector decision thresholds are
@@ -11,11 +15,12 @@ as ``thresholds_``; a sector with fewer than ``min_validation_positives``
 positive paragraphs in validation keeps the default threshold (0.5).
 
 The fitted model is handed to the ``sector_classifier`` spaCy component
-(``train/components.py``), which persists it with skops.
+(``hoptac/components.py``), which persists it with skops.
 """
 
 from __future__ import annotations
 
+import copy
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,8 +30,10 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
+from spacy.language import Language
 
 from hoptac.components import (
+    FACTORY,
     KEYWORD_MARK,
     KEYWORD_PATTERN,
     WORD_PATTERN,
@@ -38,41 +45,45 @@ from hoptac.lexicon import sector_keywords
 from hoptac.model import blank_vi
 from hoptac.schema import read_yaml
 
-DEFAULTS: dict = {
-    "words": {"ngram_range": [1, 2], "min_df": 1, "sublinear_tf": True},
-    "chars": {"ngram_range": [2, 5], "min_df": 2, "sublinear_tf": True, "max_features": 50000},
-    "keywords": {"weight": 1.0},
-    "logistic_regression": {"C": 10.0, "max_iter": 2000, "class_weight": "balanced"},
-    "keyword_priors": True,
-    "keyword_repeat": 2,
-    "default_threshold": 0.5,
-    "min_validation_positives": 1,
-    "threshold_grid": {"start": 0.05, "stop": 0.95, "step": 0.05},
-    "seed": 0,
-}
+OPTIONAL_BLOCKS = ("chars", "keyword_features")  # null switches the feature block off
+CHARS_KEYS = {"ngram_range", "min_df", "sublinear_tf", "max_features"}
 
 
-OPTIONAL_BLOCKS = ("chars", "keywords")  # null in sectors.yml switches the feature block off
+def sector_defaults() -> dict:
+    """The settings' defaults: the ``default_config`` of the ``sector_classifier`` factory (a fresh copy)."""
+    return copy.deepcopy(dict(Language.get_factory_meta(FACTORY).default_config))
 
 
 def load_sectors_config(path: Path | None) -> dict:
-    """``configs/sectors.yml`` merged over :data:`DEFAULTS`; unknown keys are an error."""
-    cfg = {k: (dict(v) if isinstance(v, dict) else v) for k, v in DEFAULTS.items()}
+    """The settings of ``path`` (``configs/sectors.yml``) over the factory's defaults (:func:`sector_defaults`).
+
+    Every key must be a setting of the ``sector_classifier`` factory, and every key of a
+    mapping one the default mapping has: anything else is a one-line error naming the file
+    and the key. A mapping is merged into the default one (``words: {min_df: 2}`` keeps the
+    other word settings); ``chars`` (default null) needs its whole mapping.
+    """
+    cfg = sector_defaults()
     if path is None:
         return cfg
     raw = read_yaml(path, "sectors config") or {}
     if not isinstance(raw, dict):
-        raise HoptacError(f"{path}: expected a mapping of hyper-parameters")
+        raise HoptacError(f"{path}: expected a mapping of sector classifier settings")
     for key, value in raw.items():
-        if key not in DEFAULTS:
-            raise HoptacError(f"{path}: unknown key {key!r} (known: {', '.join(DEFAULTS)})")
-        if isinstance(DEFAULTS[key], dict):
-            if value is None and key in OPTIONAL_BLOCKS:
-                cfg[key] = None
-                continue
+        if key not in cfg:
+            raise HoptacError(f"{path}: unknown key {key!r} (the sector_classifier settings: {', '.join(cfg)})")
+        default = cfg[key]
+        if key in OPTIONAL_BLOCKS and value is None:
+            cfg[key] = None
+        elif isinstance(default, dict) or key in OPTIONAL_BLOCKS:
             if not isinstance(value, dict):
                 raise HoptacError(f"{path}: {key!r} must be a mapping" + (" or null" if key in OPTIONAL_BLOCKS else ""))
-            cfg[key].update(value)
+            known = set(default) if isinstance(default, dict) else CHARS_KEYS
+            unknown = [k for k in value if k not in known]
+            if unknown:
+                raise HoptacError(f"{path}: unknown key {key}.{unknown[0]} (known: {', '.join(sorted(known))})")
+            if default is None and not {"ngram_range", "min_df", "sublinear_tf"} <= set(value):
+                raise HoptacError(f"{path}: {key!r} needs ngram_range, min_df and sublinear_tf")
+            cfg[key] = {**(default or {}), **value}
         else:
             cfg[key] = value
     return cfg
@@ -83,7 +94,7 @@ def build_model(cfg: dict, with_keywords: bool = False) -> Pipeline:
 
     ``with_keywords``: add the keyword-hit block (binary counts of the
     ``__kw__SECTOR`` markers :func:`hoptac.components.features_text` appends)."""
-    words, chars, keywords, lr = cfg["words"], cfg["chars"], cfg["keywords"], cfg["logistic_regression"]
+    words, chars, keywords, lr = cfg["words"], cfg["chars"], cfg["keyword_features"], cfg["logistic_regression"]
     blocks = [("words", TfidfVectorizer(analyzer="word", token_pattern=WORD_PATTERN, lowercase=False,
                                         ngram_range=tuple(words["ngram_range"]), min_df=words["min_df"],
                                         sublinear_tf=words["sublinear_tf"]))]
@@ -165,11 +176,11 @@ def train_sectors(train_rows: list[dict], dev_rows: list[dict], labels: list[str
     y_train = label_matrix([r["sectors"] for r in train_rows], labels)
     if not labels or y_train.sum() == 0:
         return None
-    keywords = (sector_keywords(labels) or None) if cfg.get("keywords") else None
+    keywords = (sector_keywords(labels) or None) if cfg.get("keyword_features") else None
     index = PhraseIndex(keywords) if keywords else None
     texts = [features_text(r["tokens"], index) for r in train_rows]
     if cfg.get("keyword_priors"):
-        extra = keyword_documents(labels, index) * int(cfg.get("keyword_repeat", 1))
+        extra = keyword_documents(labels, index) * int(cfg["keyword_repeat"])
         texts += [text for text, _ in extra]
         y_train = np.vstack([y_train, label_matrix([[label] for _, label in extra], labels)]) if extra else y_train
     if keywords and not any(KEYWORD_MARK in text for text in texts):  # no keyword in any training text

@@ -12,6 +12,7 @@ the rules do not produce gets no silver data.
 
 from __future__ import annotations
 
+import logging
 import random
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from hoptac.corpus.read import read_paragraphs
 
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
+
+logger = logging.getLogger(__name__)
 
 MIN_CHARS, MAX_CHARS = 40, 800
 OVERSAMPLE = 3  # draw this many times silver_size, keep the first silver_size with an entity
@@ -47,7 +50,7 @@ def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], see
 
 
 def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_labels: list[str],
-                sector_labels: list[str], seed: int = 0, log=print) -> list[dict]:
+                sector_labels: list[str], seed: int = 0) -> list[dict]:
     """Dataset-like rows (tokens, offsets, spans, sectors as names) annotated by the rules."""
     for path in inputs:
         if not Path(path).exists():
@@ -55,7 +58,7 @@ def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_la
     rule_labels = set(load_schema().entity_names)  # the rules produce the schema's labels
     wanted = set(entity_labels)
     if not (rule_labels & wanted):
-        log(f"[silver] the rules label {', '.join(sorted(rule_labels))}, the dataset {', '.join(entity_labels)}: no silver data")
+        logger.info(f"[silver] the rules label {', '.join(sorted(rule_labels))}, the dataset {', '.join(entity_labels)}: no silver data")
         return []
     sample, seen = sample_paragraphs(inputs, size * OVERSAMPLE, exclude_docs, seed)
     nlp = rules_pipeline()
@@ -75,7 +78,7 @@ def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_la
             "sectors": [name for name, score in doc.cats.items() if score >= 0.5 and name in sectors],
         })
     entities = sum(len(r["spans"]) for r in rows)
-    log(f"[silver] {len(rows)} paragraphs with an entity, of {len(sample)} drawn (seed {seed}) from {seen} eligible, "
+    logger.info(f"[silver] {len(rows)} paragraphs with an entity, of {len(sample)} drawn (seed {seed}) from {seen} eligible, "
         f"annotated by the rules: "
         f"{entities} entities, {sum(1 for r in rows if r['sectors'])} with a sector")
     return rows
