@@ -27,7 +27,8 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
 def report(trained, tmp_path_factory) -> Path:
     ds, model = trained
     out = tmp_path_factory.mktemp("report")
-    result = hoptac("evaluate", model, ds, "-o", out, "--baseline", "rules", check=True)
+    # the seed is one article, split by paragraph: its test paragraphs share it with training
+    result = hoptac("evaluate", model, ds, "-o", out, "--baseline", "rules", "--allow-training-data", check=True)
     assert "NER strict micro-F1" in result.stdout
     return out
 
@@ -60,7 +61,7 @@ def test_metrics_json_has_exactly_the_agreed_shape(report, trained):
 
     entities, sectors = dataset_labels(trained[0])
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
-    assert set(metrics) == {"ner", "ner_lenient", "sectors", "baseline", "data"}
+    assert set(metrics) == {"ner", "ner_lenient", "sectors", "baseline", "data", "warnings"}  # warnings: see below
     _check_table(metrics["ner"], entities, ci=True)
     _check_table(metrics["ner_lenient"], entities, ci=False)
     _check_table(metrics["sectors"], sectors, ci=False)
@@ -84,14 +85,15 @@ def test_evaluate_returns_the_metrics_it_writes(trained, tmp_path):
     from hoptac.train.evaluate import evaluate
 
     ds, model = trained
-    result = evaluate(str(model), ds, tmp_path / "r", baseline="rules")
+    result = evaluate(str(model), ds, tmp_path / "r", baseline="rules", allow_training_data=True)
     assert result.report_dir == tmp_path / "r" and result.report_path.is_file()
     assert result.metrics == json.loads(result.metrics_path.read_text(encoding="utf-8"))
     assert result.paragraphs == result.metrics["data"]["paragraphs"] and result.articles >= 1
     summary = result.summary()
     assert summary.startswith(f"NER strict micro-F1 {result.metrics['ner']['micro']['f1']:.3f}")
     assert f"(rules {result.metrics['baseline']['ner']['micro']['f1']:.3f})" in summary
-    assert summary.endswith(f"report: {result.report_path}")
+    assert summary.splitlines()[0].endswith(f"report: {result.report_path}")
+    assert summary.splitlines()[1:] == [f"warning: {w}" for w in result.warnings]
 
 
 @pytest.mark.slow
@@ -107,7 +109,7 @@ def test_report_and_charts(report):
 @pytest.mark.slow
 def test_export_file_is_scored_whole(trained, tmp_path):
     _, model = trained
-    hoptac("evaluate", model, SEED_EXPORT, "-o", tmp_path, check=True)
+    hoptac("evaluate", model, SEED_EXPORT, "-o", tmp_path, "--allow-training-data", check=True)
     metrics = json.loads((tmp_path / "metrics.json").read_text(encoding="utf-8"))
     tasks = json.loads(SEED_EXPORT.read_text(encoding="utf-8"))
     assert metrics["data"]["paragraphs"] == len(tasks)
@@ -177,14 +179,14 @@ def test_no_gold_entity_gives_n_a_and_a_warning_not_zero(trained, tmp_path):
             a["result"] = [r for r in a["result"] if r["type"] != "labels"]  # sectors only
     export = tmp_path / "no-entities.json"
     export.write_text(json.dumps(tasks, ensure_ascii=False), encoding="utf-8")
-    result = hoptac("evaluate", model, export, "-o", tmp_path / "r", "--baseline", "rules")
+    result = hoptac("evaluate", model, export, "-o", tmp_path / "r", "--baseline", "rules", "--allow-training-data")
     assert result.returncode == 0, result.stderr
     first, *warnings = result.stdout.strip().splitlines()
     assert first.startswith("NER strict micro-F1 n/a (rules n/a); sectors micro-F1 ")
-    assert warnings == ["warning: no gold entity in the test data: NER scores are undefined"]
+    assert warnings[0] == "warning: no gold entity in the test data: NER scores are undefined"
     assert "0.000" not in first.split(";")[0]
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
-    assert metrics["warnings"] == ["no gold entity in the test data: NER scores are undefined"]
+    assert metrics["warnings"][0] == "no gold entity in the test data: NER scores are undefined"
     assert metrics["data"]["entities"] == 0
     report = (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
     assert "- **warning**: no gold entity in the test data" in report
@@ -218,6 +220,25 @@ def test_labels_on_one_side_only_are_warned(trained, tmp_path):
 
 
 def test_matching_labels_give_no_warning(report):
+    """Only the warning that the seed's test paragraphs share their one article with training."""
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
-    assert "warnings" not in metrics
-    assert "**warning**" not in (report / "report.md").read_text(encoding="utf-8")
+    assert len(metrics["warnings"]) == 1 and metrics["warnings"][0].endswith("these scores overstate the model")
+    assert (report / "report.md").read_text(encoding="utf-8").count("**warning**") == 1
+
+
+@pytest.mark.slow
+def test_articles_the_model_was_trained_on_are_refused_unless_allowed(trained, tmp_path):
+    """The model's meta lists its training articles; scoring on them is refused, or flagged when allowed."""
+    from hoptac.model import load_model
+
+    ds, model = trained
+    assert "hanoi-vi-ca-nuoc" in load_model(model).meta["hoptac"]["training_articles"]
+    refused = hoptac("evaluate", model, SEED_EXPORT, "-o", tmp_path / "r")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "1 of the 1 articles" in refused.stderr and "--allow-training-data" in refused.stderr
+    assert not (tmp_path / "r").exists()
+    allowed = hoptac("evaluate", model, SEED_EXPORT, "-o", tmp_path / "r", "--allow-training-data", check=True)
+    assert "these scores overstate the model" in allowed.stdout
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
+    assert any("overstate" in w for w in metrics["warnings"])
+    assert "overstate" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")

@@ -61,7 +61,7 @@ def test_one_line_per_paragraph_with_valid_offsets_and_schema_labels(model, news
     assert [r["id"] for r in rows] == [p.id for p in expected]
     assert [r["doc_id"] for r in rows] == [p.doc_id for p in expected]
     assert [r["text"] for r in rows] == [p.text for p in expected]
-    assert f"wrote {len(expected)} lines for {len(expected)} paragraphs in" in result.stdout
+    assert f"wrote {len(expected)} lines for {len(expected)} paragraphs to " in result.stdout
     schema = load_schema()
     n_entities = 0
     for row in rows:
@@ -88,7 +88,7 @@ def test_predict_returns_the_counts_it_wrote(model, tmp_path):
     assert result.output == out and result.written == len(rows) == result.read.paragraphs > 0
     assert result.entities == sum(len(r["entities"]) for r in rows) > 0
     assert result.scored == sum(1 for r in rows if r["sectors"]) == len(rows)
-    assert result.lines()[-1].startswith(f"wrote {len(rows)} lines for {len(rows)} paragraphs in to {out}")
+    assert result.lines()[-1].startswith(f"wrote {len(rows)} lines for {len(rows)} paragraphs to {out} in ")
 
 
 @pytest.mark.slow

@@ -91,13 +91,15 @@ def evaluate_command(
     output: Annotated[Path, typer.Option("-o", "--output", help="Report folder.")],
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     baseline: Annotated[Optional[str], typer.Option("--baseline", help="Also score a baseline: 'rules'.")] = None,
+    allow_training_data: Annotated[bool, typer.Option("--allow-training-data", help="Score articles the model was trained or tuned on (refused by default; the report then says so).")] = False,
 ) -> None:
     """Per-label evaluation: metrics.json, report.md and charts."""
     from hoptac.train.evaluate import evaluate
 
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
-    typer.echo(evaluate(str(model), data, output, baseline=baseline, force=force).summary())
+    typer.echo(evaluate(str(model), data, output, baseline=baseline, force=force,
+                        allow_training_data=allow_training_data).summary())
 
 
 def package_command(

@@ -291,7 +291,30 @@ class EvaluationResult:
                          + [f"warning: {w}" for w in self.warnings])
 
 
-def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False) -> EvaluationResult:
+def seen_in_training(nlp, rows: list[dict]) -> tuple[set[str], int]:
+    """(articles of ``rows`` the model was trained or tuned on, paragraphs of them), from its meta."""
+    trained = set((nlp.meta.get("hoptac") or {}).get("training_articles") or [])
+    seen = {row["doc_id"] for row in rows} & trained
+    return seen, sum(row["doc_id"] in seen for row in rows)
+
+
+def check_unseen(nlp, rows: list[dict], model, data, allow: bool) -> str | None:
+    """Refuse to score a model on articles it was trained or tuned on, unless ``allow``: then a warning."""
+    seen, seen_paragraphs = seen_in_training(nlp, rows)
+    if not seen:
+        return None
+    articles = len({row["doc_id"] for row in rows})
+    what = (f"{len(seen)} of the {articles} articles ({seen_paragraphs} of {len(rows)} paragraphs) of {data} "
+            f"were in the training or validation data of {model}")
+    if not allow:
+        raise HoptacError(f"{what}: its scores on them would flatter it. Evaluate on held-out articles "
+                          "(the dataset's test split, a new export), or pass --allow-training-data "
+                          "to score anyway (the report says so)")
+    return f"{what}: these scores overstate the model"
+
+
+def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None, force: bool = False,
+             allow_training_data: bool = False) -> EvaluationResult:
     """Score ``model`` (and the baseline) on ``data``; write metrics.json, report.md, charts; return the metrics."""
     if baseline not in (None, "rules"):
         raise HoptacError(f"--baseline must be 'rules', not {baseline!r}")
@@ -300,6 +323,7 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None,
     check_output(out_dir, kind="folder", inputs=inputs, force=force)
     nlp = load_model(str(model))
     rows, source, entity_labels, sector_labels = load_data(Path(data))
+    seen_warning = check_unseen(nlp, rows, model, data, allow_training_data)
     texts = [row["text"] for row in rows]
     model_has_sectors = "sector_classifier" in nlp.pipe_names
     system = score(rows, predict(nlp, texts), entity_labels, sector_labels, model_has_sectors)
@@ -314,6 +338,8 @@ def evaluate(model: str, data: Path, out_dir: Path, baseline: str | None = None,
     metrics["data"] = {"source": source, "paragraphs": len(rows),
                        "entities": sum(len(row.get("spans") or []) for row in rows)}
     warnings = label_warnings(nlp, rows, entity_labels, sector_labels)
+    if seen_warning:
+        warnings.append(seen_warning)
     if warnings:
         metrics["warnings"] = warnings
     with atomic_dir(out_dir, inputs=inputs, force=force, command=f"hoptac evaluate {model} {data}") as folder:

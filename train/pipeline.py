@@ -136,7 +136,8 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     previous = _load_previous(output) if only else None
     started = time.time()
     meta_extra: dict = {"dataset": str(dataset), "silver": [str(p) for p in silver or []],
-                        "silver_size": settings["silver_size"] if silver else 0}
+                        "silver_size": settings["silver_size"] if silver else 0,
+                        TRAINING_ARTICLES: training_articles(train_rows + dev_rows, previous)}
 
     with tempfile.TemporaryDirectory(prefix="hoptac-train-") as tmp:
         if only != "sectors":
@@ -172,6 +173,19 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
             nlp.to_disk(folder)
     result.seconds = time.time() - started
     return result
+
+
+TRAINING_ARTICLES = "training_articles"
+
+
+def training_articles(rows: list[dict], previous=None) -> list[str]:
+    """The articles (``doc_id``) a model learnt from or was tuned on (train and validation, silver
+    included), recorded in its meta so that ``hoptac evaluate`` can tell scores on seen articles.
+    A part kept from a previous model (``--only``) keeps that model's articles too."""
+    seen = {row["doc_id"] for row in rows}
+    if previous is not None:
+        seen |= set((previous.meta.get("hoptac") or {}).get(TRAINING_ARTICLES) or [])
+    return sorted(seen)
 
 
 def _add_sectors(nlp, train_rows, dev_rows, labels, cfg, meta_extra, result: TrainResult) -> None:
