@@ -20,7 +20,7 @@ from hoptac.errors import HoptacError
 from hoptac.output import FORCE_HELP
 
 # The commands in the order a paragraph meets them (help lists them so).
-PIPELINE_ORDER = ("corpus", "annotate", "dataset", "train", "evaluate", "package", "predict", "run")
+PIPELINE_ORDER = ("corpus", "annotate", "dataset", "train", "train-curve", "evaluate", "package", "predict", "run")
 
 
 class PipelineOrder(TyperGroup):
@@ -76,6 +76,7 @@ def _register() -> None:
     app.add_typer(annotate_app, name="annotate")
     app.add_typer(train_cli.dataset_app, name="dataset")
     app.command("train")(train_cli.train_command)
+    app.command("train-curve")(train_cli.train_curve_command)
     app.command("evaluate")(train_cli.evaluate_command)
     app.command("package")(train_cli.package_command)
     app.command("predict")(train_cli.predict_command)

@@ -85,6 +85,28 @@ def train_command(
     typer.echo(result.summary())
 
 
+def train_curve_command(
+    dataset: Annotated[Path, typer.Argument(help="Dataset folder from `hoptac dataset build` (split by article).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for curve.md, curve.json and curve.png.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    shares: Annotated[str, typer.Option("--shares", help="Shares of the training articles to train on, comma-separated.")] = "0.25,0.5,0.75,1",
+    config: Annotated[Path, typer.Option("--config", help="spaCy NER training config.")] = NER_CONFIG,
+    sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier settings.")] = SECTORS_CONFIG,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
+    silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news for rules-annotated training paragraphs, as for `hoptac train`.")] = None,
+) -> None:
+    """Train on 25/50/75/100% of the training articles: per-label F1 at each step."""
+    from hoptac.train.curve import train_curve
+
+    try:
+        fractions = tuple(float(x) for x in shares.split(",") if x.strip())
+    except ValueError:
+        raise HoptacError(f"--shares {shares!r}: expected fractions like 0.25,0.5,1") from None
+    result = train_curve(dataset, output, config, sectors_config, fractions, overrides or [], silver or None,
+                         force=force)
+    typer.echo(result.summary())
+
+
 def evaluate_command(
     model: Annotated[Path, typer.Argument(help="Model folder (or installed package name).")],
     data: Annotated[Path, typer.Argument(help="Dataset folder (its test split) or a Label Studio export file.")],
