@@ -96,6 +96,7 @@ def pull(
 @app.command()
 def check(
     exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
+    allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Pass even when no task has a submitted annotation (an import file, a fresh project).")] = False,
 ) -> None:
     """Validate exports: offsets, labels, overlaps, cancelled and missing annotations, duplicates."""
     from hoptac.annotate.check import check_exports
@@ -104,6 +105,10 @@ def check(
     typer.echo(report.table())
     if report.errors:
         raise HoptacError(report.error_summary())
+    if report.tasks and report.unsubmitted_tasks == report.tasks and not allow_empty:
+        raise HoptacError(f"{', '.join(map(str, exports))}: none of the {report.tasks} tasks has a submitted "
+                          "annotation (an import file, or a project nobody has annotated yet?); "
+                          "pass --allow-empty to accept that")
 
 
 @app.command()

@@ -411,3 +411,13 @@ def test_ten_thousand_identical_spans_check_in_linear_time_and_memory(tmp_path):
     assert seconds < 20, f"{seconds:.1f}s"
     summary = report.error_summary()
     assert f": {n} error(s) ({n} overlapping spans" in summary and "\n" not in summary
+
+
+def test_check_of_a_file_with_no_annotation_fails_unless_allowed(seed_corpus, tmp_path):
+    """An import file (tasks.json) is not an export: check says no task is annotated, exit non-zero."""
+    tasks = tmp_path / "tasks.json"
+    hoptac("annotate", "export", seed_corpus, "-o", tasks, check=True)
+    result = hoptac("annotate", "check", tasks)
+    assert result.returncode == 2 and "none of the" in result.stderr and "--allow-empty" in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert hoptac("annotate", "check", tasks, "--allow-empty").returncode == 0
