@@ -1,7 +1,7 @@
 """``hoptac run``: the whole loop on the embedded seed data (or given exports).
 
-[1/5] corpus from ``seeds/`` → [2/5] Label Studio tasks pre-annotated by the
-rules (``WORKDIR/tasks.json``) → [3/5] dataset from the annotations (default
+[1/5] corpus from ``seeds/`` (with ``--data``: the exports' paragraphs) → [2/5]
+Label Studio tasks pre-annotated by the rules (``WORKDIR/tasks.json``) → [3/5] dataset from the annotations (default
 ``seeds/annotations/*.json``) → [4/5] spaCy NER + sector classifier → [5/5]
 evaluation against the rules baseline (``WORKDIR/report/report.md``).
 """
@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from hoptac.annotate.export import load_exports
 from hoptac.annotate.tasks import make_tasks
 from hoptac.corpus.build import build_corpus, read_corpus
 from hoptac.errors import HoptacError
@@ -25,6 +27,16 @@ from hoptac.train.pipeline import TrainResult, train_pipeline
 
 DEFAULT_WORKDIR = Path("models") / "run"
 logger = logging.getLogger(__name__)
+
+
+def export_paragraphs(exports: list[Path]) -> list[dict]:
+    """Corpus rows (``id``, ``doc_id``, ``index``, ``title``, ``text``) of every task of ``exports``."""
+    rows, index = [], Counter()
+    for task in load_exports(exports):
+        rows.append({"id": f"{task.doc_id}:{index[task.doc_id]}", "doc_id": task.doc_id,
+                     "index": index[task.doc_id], "title": task.title, "text": task.text})
+        index[task.doc_id] += 1
+    return rows
 
 
 def default_exports() -> list[Path]:
@@ -80,11 +92,18 @@ def run(data: list[Path] | None = None, workdir: Path = DEFAULT_WORKDIR, overrid
     output_folder(workdir, inputs=exports, force=force, command="hoptac run")
 
     corpus_path = workdir / "corpus.jsonl"
-    summary = build_corpus([SEED_ARTICLES], corpus_path)
-    logger.info(f"[1/5] corpus: {summary.documents} document(s), {summary.paragraphs} paragraphs → {corpus_path}")
+    if data:  # the paragraphs of the given exports, not the seed's
+        write_text(corpus_path, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in export_paragraphs(exports)),
+                   kind="corpus", inputs=exports)
+        source = f"the paragraphs of {len(exports)} export(s)"
+    else:
+        build_corpus([SEED_ARTICLES], corpus_path)
+        source = "the seed article"
+    rows = read_corpus(corpus_path)
+    logger.info(f"[1/5] corpus: {len({r['doc_id'] for r in rows})} document(s), {len(rows)} paragraphs "
+                f"from {source} → {corpus_path}")
 
     tasks_path = workdir / "tasks.json"
-    rows = read_corpus(corpus_path)
     tasks = make_tasks(rows, pre="rules", order="corpus")
     write_text(tasks_path, json.dumps(tasks, ensure_ascii=False, indent=1), kind="tasks")
     logger.info(f"[2/5] tasks: {len(rows)} paragraphs → {len(tasks)} Label Studio tasks pre-annotated by the rules → {tasks_path}")

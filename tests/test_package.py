@@ -227,3 +227,11 @@ def test_pipeline_without_ner(tmp_path):
 def test_missing_metrics_file(model, tmp_path):
     result = hoptac("package", model, "-o", tmp_path / "dist", "--metrics", tmp_path / "absent.json")
     assert_one_error_line(result, "absent.json", "no such metrics file")
+
+
+@pytest.mark.slow
+def test_packaging_without_scores_warns_on_its_own_line(model, tmp_path):
+    result = hoptac("package", model, "-o", tmp_path / "dist", check=True)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "no per-label scores" in warnings[0] and "--metrics" in warnings[0]
+    assert result.stdout.strip().splitlines()[-1].endswith(".whl")

@@ -39,3 +39,17 @@ def test_run_end_to_end(tmp_path):
     # the seed is one article: a bootstrap over articles gives no interval, and says so
     assert "no interval: 1 article" in report and "no interval: 1 article" in result.stdout
     assert str(work / "report" / "report.md") in result.stdout.splitlines()[-1]
+
+
+def test_run_with_data_makes_its_corpus_and_tasks_from_those_exports(tmp_path):
+    from conftest import GOLD_EXPORT
+
+    work = tmp_path / "gold"
+    result = hoptac("run", "--data", GOLD_EXPORT, "-o", work, "--set", "training.max_steps=10")
+    assert result.returncode == 0, result.stderr[-2000:]
+    exported = json.loads(GOLD_EXPORT.read_text(encoding="utf-8"))
+    corpus = [json.loads(line) for line in (work / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(corpus) == len(exported)  # every task of the export, none of the seed
+    assert {row["doc_id"] for row in corpus} == {t["data"]["doc_id"] for t in exported}
+    assert len(json.loads((work / "tasks.json").read_text(encoding="utf-8"))) == len(exported)
+    assert "from the paragraphs of 1 export(s)" in result.stderr

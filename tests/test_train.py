@@ -201,6 +201,9 @@ def test_conll_dataset_with_other_labels_trains_and_evaluates(tmp_path):
     model = tmp_path / "model"
     result = hoptac("train", ds, "-o", model, *TINY, check=True)
     assert "no sector classifier" in result.stderr  # logged
+    # spaCy's table, redirected: no colour codes, no temporary folder that is gone by now
+    assert "\x1b[" not in result.stderr and "hoptac-train-" not in result.stderr + result.stdout
+    assert "Saved pipeline to output directory" not in result.stderr
     assert result.stdout.strip().endswith("sectors: none (dataset has no sectors)")  # the result
     nlp = _load(model)
     assert sorted(nlp.get_pipe("ner").labels) == ["ORG", "PER"]

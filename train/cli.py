@@ -135,7 +135,11 @@ def package_command(
     """Build a pip-installable wheel of the model (spacy package), custom code included."""
     from hoptac.train.package import package_model
 
-    typer.echo(package_model(model, output, name=name, version=version, metrics=metrics, force=force).summary())
+    result = package_model(model, output, name=name, version=version, metrics=metrics, force=force)
+    if result.metrics_path is None:
+        typer.echo("warning: no evaluation report (metrics.json) found next to the model and no --metrics given: "
+                   "the model card has no per-label scores", err=True)
+    typer.echo(result.summary())
 
 
 def predict_command(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -125,6 +126,27 @@ def write_docbin(vocab, rows: list[dict], path: Path) -> int:
     return len(db)
 
 
+class SpacyTrainingLog:
+    """Where spaCy's training loop writes its table: passed on to ``stream``, but without the
+    line naming the loop's temporary output folder (deleted once the best model is kept), and
+    without ANSI colour codes when ``stream`` is not a terminal (a redirected log)."""
+
+    ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self.colour = hasattr(stream, "isatty") and stream.isatty()
+
+    def write(self, text: str) -> int:
+        if "Saved pipeline to output directory" in text:
+            return len(text)
+        self.stream.write(text if self.colour else self.ANSI.sub("", text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: Path,
               overrides: dict) -> NerResult:
     """Train spaCy NER in ``work`` (DocBins, model-best, model-last); return the best pipeline."""
@@ -167,7 +189,8 @@ def train_ner(train_rows: list[dict], dev_rows: list[dict], config: Path, work: 
     logger.info(f"ner: labels {', '.join(labels)}; {len(train_rows)} train / {len(dev_rows)} validation paragraphs")
     out = work / "ner"
     out.mkdir(parents=True, exist_ok=True)
-    nlp, _ = train_loop(nlp, out, use_gpu=-1, stdout=sys.stderr, stderr=sys.stderr)  # spaCy's progress table
+    log = SpacyTrainingLog(sys.stderr)  # spaCy's progress table, without its temporary paths
+    nlp, _ = train_loop(nlp, out, use_gpu=-1, stdout=log, stderr=log)
     seconds = time.time() - started
     best_dir = out / "model-best"
     best = spacy.load(best_dir if best_dir.exists() else out / "model-last")
