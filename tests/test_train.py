@@ -261,6 +261,9 @@ def test_silver_sample_is_seeded_and_leaves_dataset_articles_out(tmp_path):
     assert sample_paragraphs([news], 2, exclude_docs=set()) == (rows, seen)
     rows, seen = sample_paragraphs([news], 5, exclude_docs={"news-1"})
     assert seen == 1 and {r["doc_id"] for r in rows} == {"news-2"}
+    # a copy of a dataset article under another id is left out by its title
+    rows, seen = sample_paragraphs([news], 5, exclude_docs=set(), exclude_titles={"hà nội và hải phòng hợp tác"})
+    assert {r["doc_id"] for r in rows} == {"news-2"}
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ import spacy
 from hoptac.train.dataset import class_names, dataset_labels, load_dataset_dir
 from hoptac.train.ner import hoptac_settings, parse_overrides, train_ner
 from hoptac.train.sectors import load_sectors_config, train_sectors
-from hoptac.train.silver import silver_rows
+from hoptac.train.silver import silver_rows, title_key
 
 from hoptac import components  # noqa: F401  (registers the sector_classifier factory; the tokenizer: hoptac.tokenizer)
 from hoptac.errors import HoptacError
@@ -125,8 +125,9 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     result = TrainResult(output, 0.0)
     if silver and settings["silver_size"] > 0:
         exclude = {doc_id for split in ds.values() for doc_id in split["doc_id"]}
+        titles = {title_key(t) for split in ds.values() if "title" in split.column_names for t in split["title"]} - {""}
         extra = silver_rows(list(silver), settings["silver_size"], exclude, entity_labels, sector_labels,
-                            seed=settings["silver_seed"])
+                            seed=settings["silver_seed"], exclude_titles=titles)
         if extra:
             train_rows = train_rows * max(1, settings["gold_repeat"]) + extra
             result.silver_paragraphs = len(extra)

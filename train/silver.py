@@ -3,8 +3,8 @@
 ``hoptac train --silver NEWS`` adds ``silver_size`` paragraphs (``[hoptac]``
 section of ``configs/ner.cfg``), drawn with a fixed seed from anything ``hoptac
 corpus build`` reads, to the training split: their entities and sectors are the
-rules' predictions (``hoptac.annotate.rules``). Articles of the dataset (any split) are
-never drawn, so nothing of the test split leaks in. The gold training paragraphs
+rules' predictions (``hoptac.annotate.rules``). Articles of the dataset (any split),
+by id or by title, are never drawn, so nothing of the test split leaks in. The gold training paragraphs
 are repeated ``gold_repeat`` times so that they outweigh the silver ones where
 the two disagree. Only labels the dataset has are kept; a dataset whose labels
 the rules do not produce gets no silver data.
@@ -28,13 +28,25 @@ MIN_CHARS, MAX_CHARS = 40, 800
 OVERSAMPLE = 3  # draw this many times silver_size, keep the first silver_size with an entity
 
 
-def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], seed: int = 0) -> tuple[list[dict], int]:
-    """Reservoir sample of ``size`` paragraphs (not titles, 40–800 chars); returns (rows, paragraphs seen)."""
+def title_key(title: str | None) -> str:
+    """Case- and space-insensitive key of an article title (to spot a copy of a dataset article under another id)."""
+    return " ".join((title or "").lower().split())
+
+
+def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], seed: int = 0,
+                      exclude_titles: set[str] = frozenset()) -> tuple[list[dict], int]:
+    """Reservoir sample of ``size`` paragraphs (not titles, 40–800 chars); returns (rows, paragraphs seen).
+
+    Articles whose id is in ``exclude_docs`` or whose title (:func:`title_key`) is in
+    ``exclude_titles`` are never drawn: a corpus may hold a dataset article twice under two
+    ids (the news corpus has ``vnds-train-015200``, a copy of the batch-2 article ``vnds-train-084446``)."""
     rng = random.Random(seed)
     sample: list[dict] = []
     seen = 0
     for paragraph in read_paragraphs(list(inputs)):
         if paragraph.doc_id in exclude_docs or paragraph.index == 0:
+            continue
+        if exclude_titles and title_key(paragraph.title) in exclude_titles:
             continue
         if not (MIN_CHARS <= len(paragraph.text) <= MAX_CHARS):
             continue
@@ -50,7 +62,7 @@ def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], see
 
 
 def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_labels: list[str],
-                sector_labels: list[str], seed: int = 0) -> list[dict]:
+                sector_labels: list[str], seed: int = 0, exclude_titles: set[str] = frozenset()) -> list[dict]:
     """Dataset-like rows (tokens, offsets, spans, sectors as names) annotated by the rules."""
     for path in inputs:
         if not Path(path).exists():
@@ -60,7 +72,7 @@ def silver_rows(inputs: list[Path], size: int, exclude_docs: set[str], entity_la
     if not (rule_labels & wanted):
         logger.info(f"[silver] the rules label {', '.join(sorted(rule_labels))}, the dataset {', '.join(entity_labels)}: no silver data")
         return []
-    sample, seen = sample_paragraphs(inputs, size * OVERSAMPLE, exclude_docs, seed)
+    sample, seen = sample_paragraphs(inputs, size * OVERSAMPLE, exclude_docs, seed, exclude_titles)
     nlp = rules_pipeline()
     rows = []
     sectors = set(sector_labels)
