@@ -136,7 +136,7 @@ def main() -> int:
     silver = ("none (gold only)" if not training.silver_paragraphs else
               f"{training.silver_paragraphs} paragraphs drawn from `shared/data/news/unlabeled.jsonl.gz` (gold articles "
               f"excluded), annotated by the rules; gold training paragraphs repeated")
-    text = section(metrics, training.summary(), seconds, dataset_line, args.overrides, silver)
+    text = section(metrics, "; ".join(training.parts()), seconds, dataset_line, args.overrides, silver)
     print(text)
     if not args.no_write:
         write_section(text)

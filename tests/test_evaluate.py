@@ -242,3 +242,15 @@ def test_articles_the_model_was_trained_on_are_refused_unless_allowed(trained, t
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text(encoding="utf-8"))
     assert any("overstate" in w for w in metrics["warnings"])
     assert "overstate" in (tmp_path / "r" / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_label_without_gold_support_shows_n_a_not_zero():
+    from hoptac.train.eval_report import _prf_table
+
+    table = {"per_label": {"HEALTH": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "predicted": 0},
+                           "TOURISM": {"precision": 0.5, "recall": 1.0, "f1": 0.667, "support": 2, "predicted": 4}},
+             "micro": {"precision": 0.5, "recall": 1.0, "f1": 0.667}, "macro": {"precision": 0.5, "recall": 1.0, "f1": 0.667}}
+    lines = _prf_table(table, None, "sector")
+    health = next(line for line in lines if line.startswith("| HEALTH |"))
+    assert health == "| HEALTH | 0 | n/a | n/a | **n/a** |"
+    assert next(line for line in lines if line.startswith("| TOURISM |")).endswith("**0.667** |")

@@ -37,7 +37,7 @@ def test_run_end_to_end(tmp_path):
     assert metrics["data"]["paragraphs"] > 0
     report = (work / "report" / "report.md").read_text(encoding="utf-8")
     # the seed is one article: a bootstrap over articles gives no interval, and says so
-    assert "no interval: 1 article" in report and "no interval: 1 article" in result.stdout
+    assert "no bootstrap interval: the data is one article" in report and "no interval: 1 article" in result.stdout
     assert str(work / "report" / "report.md") in result.stdout.splitlines()[-1]
 
 

@@ -85,9 +85,10 @@ def _prf_table(model: dict, base: dict | None, title_cols: str) -> list[str]:
         rows += [(n, {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": v["support"]})
                  for n, v in base["per_label"].items() if n not in model["per_label"]]
     for name, v in rows:
+        v = _supported(v)
         line = f"| {name} | {v['support']} | {_f(v['precision'])} | {_f(v['recall'])} | **{_f(v['f1'])}** |"
         if base:
-            b = base["per_label"].get(name, {"precision": 0.0, "recall": 0.0, "f1": 0.0})
+            b = _supported(base["per_label"].get(name, {"precision": 0.0, "recall": 0.0, "f1": 0.0}))
             line += f" {_f(b['precision'])} | {_f(b['recall'])} | {_f(b['f1'])} |"
         lines.append(line)
     for avg in ("micro", "macro"):
@@ -114,6 +115,15 @@ def _context(row: dict, spans) -> str:
     return ("…" if lo else "") + text + ("…" if hi < len(row["text"]) else "")
 
 
+def _supported(v: dict) -> dict:
+    """A label with no gold support: recall and F1 are undefined (n/a), not 0.000; so is precision
+    when nothing was predicted either."""
+    if v.get("support", 1) > 0:
+        return v
+    predicted = v.get("predicted")
+    return {**v, "recall": None, "f1": None, "precision": v["precision"] if predicted else None}
+
+
 def interval(ci: list[float], articles: int, digits: int = 3) -> str:
     """``[lo, hi]``, or why there is none: a bootstrap over one article always draws that article."""
     if articles < 2:
@@ -134,8 +144,9 @@ def write_report(out_dir: Path, model: str, metrics: dict, system: dict, base: d
                                    "ner_lenient": _undefined(metrics["baseline"]["ner_lenient"])}
     strict_line = (
         "Strict micro-F1 n/a: the data has no gold entity, so recall and F1 are undefined." if undefined else
-        f"Strict micro-F1 {_f(metrics['ner']['micro']['f1'])}, 95% bootstrap interval over {articles} articles "
-        f"{interval(metrics['ner']['micro_f1_ci95'], articles)}" + (
+        (f"Strict micro-F1 {_f(metrics['ner']['micro']['f1'])}, 95% bootstrap interval over {articles} articles "
+         f"{interval(metrics['ner']['micro_f1_ci95'], articles)}" if articles > 1 else
+         f"Strict micro-F1 {_f(metrics['ner']['micro']['f1'])} (no bootstrap interval: the data is one article)") + (
             f"; rules baseline {_f(metrics['baseline']['ner']['micro']['f1'])} "
             f"{interval(metrics['baseline']['ner']['micro_f1_ci95'], articles)}"
             if base else "") + ". Macro averages are over labels with gold support.")

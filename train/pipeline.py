@@ -88,6 +88,10 @@ class TrainResult:
     silver_paragraphs: int = 0
 
     def summary(self) -> str:
+        return f"trained {self.model_dir} in {self.seconds:.0f}s: " + "; ".join(self.parts())
+
+    def parts(self) -> list[str]:
+        """What became of each part, without the model's path (for reports kept elsewhere)."""
         parts = []
         if self.ner == "trained":
             best = f"{self.ner_best_dev_f1:.3f}" if self.ner_best_dev_f1 is not None else "n/a (no validation split)"
@@ -99,7 +103,7 @@ class TrainResult:
             parts.append("sectors: kept from the previous model")
         elif self.sectors_note:
             parts.append(f"sectors: none ({self.sectors_note})")
-        return f"trained {self.model_dir} in {self.seconds:.0f}s: " + "; ".join(parts)
+        return parts
 
 
 def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Path | None = None,
