@@ -9,14 +9,20 @@ from hoptac.corpus.read import ReadSummary, read_paragraphs
 
 from hoptac.errors import HoptacError
 from hoptac.output import atomic_file
+from hoptac.progress import progress
 
 
 def build_corpus(inputs: list[Path], output: Path, force: bool = False) -> ReadSummary:
     """Write every paragraph of ``inputs`` to ``output`` (JSONL), atomically (``hoptac.output``)."""
     summary = ReadSummary()
-    with atomic_file(output, kind="corpus", inputs=inputs, force=force) as out:
-        for paragraph in read_paragraphs(inputs, summary):
-            out.write(json.dumps(paragraph.to_dict(), ensure_ascii=False) + "\n")
+    bar = progress(desc="corpus")
+    try:
+        with atomic_file(output, kind="corpus", inputs=inputs, force=force) as out:
+            for paragraph in read_paragraphs(inputs, summary):
+                out.write(json.dumps(paragraph.to_dict(), ensure_ascii=False) + "\n")
+                bar.update(1)
+    finally:
+        bar.close()
     return summary
 
 

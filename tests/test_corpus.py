@@ -364,3 +364,26 @@ def test_corpus_records_out_of_order_or_with_foreign_ids_are_errors(tmp_path):
     assert_one_error_line(build(tmp_path, src)[0], f"{src}:2:", "index 0, not after index 1")
     src.write_text('{"id": "other", "doc_id": "d", "index": 0, "title": "T", "text": "T"}\n', encoding="utf-8")
     assert_one_error_line(build(tmp_path, src)[0], f"{src}:1:", "'other' is not doc_id:index")
+
+
+def test_progress_shows_on_a_terminal_and_stays_quiet_otherwise(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    quiet = hoptac("corpus", "build", SEED_TEXT, "-o", tmp_path / "a.jsonl")
+    assert quiet.returncode == 0 and quiet.stderr == ""  # a pipe gets no progress bar
+    leader, follower = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "hoptac.cli", "corpus", "build", SEED_TEXT, "-o", tmp_path / "b.jsonl"],
+                          stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    shown = b""
+    try:
+        while chunk := os.read(leader, 65536):
+            shown += chunk
+    except OSError:  # the other end is closed
+        pass
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"corpus: " in shown and b"paragraphs" in shown

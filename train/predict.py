@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import signal
-import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -40,6 +39,7 @@ from hoptac.corpus.read import Paragraph, ReadSummary, read_paragraphs
 from hoptac.errors import HoptacError
 from hoptac.model import load_model
 from hoptac.output import atomic_file, check_output
+from hoptac.progress import progress as show_progress
 
 SCORE_DECIMALS = 4
 NER = "ner"
@@ -234,7 +234,7 @@ def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256
     output = Path(output)
     stats = PredictResult(ReadSummary(), output)
     start = time.perf_counter()
-    progress = _progress()
+    progress = show_progress(desc="predict")
     try:
         with atomic_file(output, kind="predictions", inputs=inputs, force=force) as out:
             paragraphs = read_paragraphs(list(map(Path, inputs)), stats.read)
@@ -259,24 +259,3 @@ def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int
     check_output(output, kind="predictions", inputs=inputs, force=force)  # before loading the model
     nlp = load_model(model)
     return predict_to_file(nlp, inputs, output, batch_size, n_process, force=force)
-
-
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress():
-    """A tqdm counter on stderr when it is a terminal; nothing otherwise."""
-    if not sys.stderr.isatty():
-        return _NoProgress()
-    import shutil
-
-    from tqdm import tqdm
-
-    size = shutil.get_terminal_size((80, 24))  # a pty may report 0×0: tqdm would then print nothing
-    return tqdm(unit=" paragraphs", file=sys.stderr, mininterval=0.5, smoothing=0.1,
-                ncols=size.columns, nrows=size.lines)

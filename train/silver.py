@@ -20,6 +20,7 @@ from hoptac.annotate.rules import rules_pipeline
 from hoptac.corpus.read import read_paragraphs
 
 from hoptac.errors import HoptacError
+from hoptac.progress import progress
 from hoptac.schema import load_schema
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,9 @@ def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], see
     rng = random.Random(seed)
     sample: list[dict] = []
     seen = 0
+    bar = progress(desc="silver draw")
     for paragraph in read_paragraphs(list(inputs)):
+        bar.update(1)
         if paragraph.doc_id in exclude_docs or paragraph.index == 0:
             continue
         if exclude_titles and title_key(paragraph.title) in exclude_titles:
@@ -58,6 +61,7 @@ def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], see
             k = rng.randrange(seen)
             if k < size:
                 sample[k] = row
+    bar.close()
     return sample, seen
 
 
