@@ -131,13 +131,18 @@ def input_files(inputs: list[Path], summary: ReadSummary) -> list[Path]:
             raise HoptacError(f"{path}: a .json file is not read as articles (articles are .txt or .jsonl(.gz) "
                               f"files); a Label Studio export? use `hoptac dataset build` or `hoptac evaluate`")
         else:
-            real = path.resolve()
-            if real in reached:
-                summary.skip(str(path), f"same file as {reached[real]}")
-                continue
-            reached[real] = path
-            files.append(path)
+            _add_file(path, files, reached, summary)
     return files
+
+
+def _add_file(path: Path, files: list[Path], reached: dict[Path, Path], summary: ReadSummary) -> None:
+    """Read ``path`` once: a file reached again (through a link, or named twice) is a counted skip."""
+    real = path.resolve()
+    if real in reached:
+        summary.skip(str(path), f"same file as {reached[real]}")
+        return
+    reached[real] = path
+    files.append(path)
 
 
 def _walk(folder: Path, ancestors: tuple[Path, ...], files: list[Path], reached: dict[Path, Path],
@@ -162,12 +167,7 @@ def _walk(folder: Path, ancestors: tuple[Path, ...], files: list[Path], reached:
         elif not _kind(child):
             summary.ignored.append(str(child))
         else:
-            real = child.resolve()
-            if real in reached:
-                summary.skip(str(child), f"same file as {reached[real]}")
-                continue
-            reached[real] = child
-            files.append(child)
+            _add_file(child, files, reached, summary)
 
 
 def read_articles(inputs: list[Path], summary: ReadSummary | None = None) -> Iterator[Article]:
