@@ -7,8 +7,9 @@ one. What the test changes, and why:
   environment, as the README says;
 - where the README says annotators label the tasks, the test submits an annotation for
   each task (its pre-annotation, accepted as is) through the SDK, as an annotator would;
-- the 30k-article news file is replaced by its first 100 articles, and training gets
-  `--set training.max_steps=30 --set hoptac.silver_size=100`, to keep the run short.
+- the 30k-article news file is replaced by its first 100 articles, training gets
+  `--set training.max_steps=30 --set hoptac.silver_size=100`, and the training curve two
+  shares of 20 steps each, to keep the run short.
 Afterwards `git status --porcelain` must be empty (every output is git-ignored) and the
 packaged model's card must carry per-label scores.
 """
@@ -45,6 +46,9 @@ def adapt(block: str, url: str) -> str:
             continue  # the key is in the environment already (never on a command line)
         if line.startswith("hoptac train "):
             line = line.split("#")[0].rstrip() + " --set training.max_steps=30 --set hoptac.silver_size=100"
+        elif line.startswith("hoptac train-curve "):
+            line = re.sub(r"training\.max_steps=\d+", "training.max_steps=20", line.split("#")[0].rstrip())
+            line += " --shares 0.5,1"
         lines.append(line)
     return "\n".join(lines)
 
