@@ -130,14 +130,28 @@ def _check_writable_parent(path: Path) -> None:
 
 
 def is_hoptac_folder(path: Path) -> bool:
-    """Whether ``path`` is a folder hoptac wrote (its mark, or a hoptac model's ``meta.json``)."""
+    """Whether ``path`` is a folder hoptac wrote: its mark, or (written before the mark existed)
+    a hoptac model, a hoptac dataset, or a ``hoptac run`` folder holding such a model."""
     if (path / MARK).is_file():
         return True
+    return _is_hoptac_model(path) or _is_hoptac_dataset(path) or (
+        (path / "corpus.jsonl").is_file() and _is_hoptac_model(path / "model"))
+
+
+def _is_hoptac_model(path: Path) -> bool:
     try:
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
     return isinstance(meta, dict) and "hoptac" in meta and (path / "config.cfg").is_file()
+
+
+def _is_hoptac_dataset(path: Path) -> bool:
+    try:
+        card = (path / "README.md").read_text(encoding="utf-8")[:4096]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (path / "dataset_dict.json").is_file() and "hoptac" in card
 
 
 def check_output(path: str | Path, *, kind: str, inputs: Iterable[str | Path] = (), force: bool = False) -> Path:

@@ -276,3 +276,21 @@ def test_an_unwritable_output_place_is_refused_before_any_work(tmp_path):
     one_error_line(hoptac("predict", "no-such-model", NEWS, "-o", tmp_path), "is a folder")
     with pytest.raises(HoptacError, match="not a folder"):
         check_output(blocker / "sub" / "x.jsonl", kind="corpus")
+
+
+def test_outputs_written_before_the_mark_existed_are_still_recognised(tmp_path):
+    from hoptac.output import is_hoptac_folder
+
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "config.cfg").write_text("[nlp]\n", encoding="utf-8")
+    (run / "model" / "meta.json").write_text('{"name": "hoptac", "hoptac": {}}', encoding="utf-8")
+    (run / "corpus.jsonl").write_text("", encoding="utf-8")
+    assert is_hoptac_folder(run / "model") and is_hoptac_folder(run)
+    dataset = tmp_path / "ds"
+    dataset.mkdir()
+    (dataset / "dataset_dict.json").write_text('{"splits": ["train"]}', encoding="utf-8")
+    (dataset / "README.md").write_text("---\npretty_name: 'hoptac: news'\n---\n", encoding="utf-8")
+    assert is_hoptac_folder(dataset)
+    (dataset / "README.md").write_text("my own dataset\n", encoding="utf-8")
+    assert not is_hoptac_folder(dataset) and not is_hoptac_folder(tmp_path)
