@@ -285,3 +285,12 @@ def test_a_model_missing_its_sector_file_is_refused_when_loaded(model, tmp_path)
     result, out = predict(broken, SEED_TEXT, out=tmp_path / "pred.jsonl")
     assert_one_error_line(result, str(broken), "model.skops is missing")
     assert not out.exists()
+
+
+def test_a_corpus_file_gives_the_progress_bar_its_total(tmp_path):
+    from hoptac.train.predict import known_paragraph_total
+
+    corpus = tmp_path / "c.jsonl"
+    hoptac("corpus", "build", SEED_TEXT, "-o", corpus, check=True)
+    assert known_paragraph_total([corpus]) == len(list(read_paragraphs([SEED_TEXT])))
+    assert known_paragraph_total([SEED_TEXT]) is None  # articles: unknown before reading

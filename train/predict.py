@@ -234,7 +234,7 @@ def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256
     output = Path(output)
     stats = PredictResult(ReadSummary(), output)
     start = time.perf_counter()
-    progress = show_progress(desc="predict")
+    progress = show_progress(desc="predict", total=known_paragraph_total(inputs) if sys.stderr.isatty() else None)
     try:
         with atomic_file(output, kind="predictions", inputs=inputs, force=force) as out:
             paragraphs = read_paragraphs(list(map(Path, inputs)), stats.read)
@@ -250,6 +250,24 @@ def predict_to_file(nlp, inputs: list[Path], output: Path, batch_size: int = 256
         progress.close()
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+def known_paragraph_total(inputs: list[Path]) -> int | None:
+    """The number of paragraphs when every input is a plain corpus file (one paragraph a line,
+    ``hoptac corpus build``'s output), for a progress bar with an ETA; else None (unknown
+    before reading: articles hold any number of paragraphs)."""
+    total = 0
+    for path in map(Path, inputs):
+        if not path.is_file() or path.suffix != ".jsonl":
+            return None
+        with open(path, "rb") as f:
+            first = f.readline()
+            if b'"doc_id"' not in first or b'"index"' not in first:
+                return None
+            total += 1 + sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+            if not first.endswith(b"\n"):
+                total -= 1
+    return total
 
 
 def predict(model: str | Path, inputs: list[Path], output: Path, batch_size: int = 256, n_process: int = 1,
