@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
