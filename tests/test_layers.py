@@ -1,9 +1,9 @@
 """The layer contract of pyproject.toml (import-linter), and what the model wheel's code may import.
 
 The stage folders are installed as ``hoptac.corpus``, ``hoptac.annotate`` and
-``hoptac.train`` by setuptools' ``package-dir`` mapping. import-linter reads the
-package from disk, so the tests lay the installed tree out (a copy of the mapped
-folders' modules) and run ``lint-imports`` on it.
+``hoptac.train`` by setuptools' ``package-dir`` mapping; in the checkout,
+``hoptac/corpus`` etc. are links to them. import-linter reads the package from
+disk: the tests run it on the checkout and on a copy laid out as installed.
 """
 
 from __future__ import annotations
@@ -44,6 +44,16 @@ def test_layer_contract_is_kept(tmp_path):
     result = lint_imports(installed_tree(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 kept, 0 broken" in result.stdout
+
+
+def test_lint_imports_runs_in_the_checkout_as_it_is():
+    """hoptac/corpus, hoptac/annotate, hoptac/train… are links to the stage folders, so the
+    checkout has the installed layout and a plain `lint-imports` reads it."""
+    for stage in ("corpus", "annotate", "train", "configs", "seeds"):
+        assert (REPO / "hoptac" / stage).resolve() == (REPO / stage).resolve()
+    exe = Path(sys.executable).with_name("lint-imports")
+    result = subprocess.run([str(exe), "--no-cache"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0 and "2 kept, 0 broken" in result.stdout, result.stdout + result.stderr
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path):

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from hoptac.annotate.rules import rules_pipeline
 from hoptac.corpus.read import read_paragraphs
-
 from hoptac.errors import HoptacError
 from hoptac.progress import progress
 from hoptac.schema import load_schema
@@ -40,7 +39,7 @@ def sample_paragraphs(inputs: list[Path], size: int, exclude_docs: set[str], see
 
     Articles whose id is in ``exclude_docs`` or whose title (:func:`title_key`) is in
     ``exclude_titles`` are never drawn: a corpus may hold a dataset article twice under two
-    ids (the news corpus has ``vnds-train-015200``, a copy of the batch-2 article ``vnds-train-084446``)."""
+    ids (the shared news corpus holds one of the batch-2 articles a second time)."""
     rng = random.Random(seed)
     sample: list[dict] = []
     seen = 0
