@@ -13,7 +13,7 @@ from hoptac.errors import HoptacError
 from hoptac.output import FORCE_HELP, check_output, write_text
 from hoptac.schema import load_schema
 
-app = typer.Typer(help="Stage 2: Label Studio — config, tasks, pull, check, agreement.", no_args_is_help=True,
+app = typer.Typer(help="Stage 2: Label Studio: config, tasks, pull, check, agreement.", no_args_is_help=True,
                   rich_markup_mode=None)
 
 LS_URL = typer.Option("--ls-url", envvar="LABEL_STUDIO_URL", help="Label Studio server URL (or $LABEL_STUDIO_URL).")

@@ -59,7 +59,7 @@ def run_command(
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Training config override section.key=value (repeatable), as for `hoptac train`.")] = None,
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
 ) -> None:
-    """Seeds → corpus → pre-annotated tasks → dataset → trained model → evaluation report."""
+    """The whole loop on the seed: corpus to evaluation report."""
     from hoptac.run import run
 
     typer.echo(run(data, workdir, overrides, force=force).summary())

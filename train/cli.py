@@ -1,4 +1,4 @@
-"""Stage 3 commands: ``hoptac dataset …``, ``train``, ``evaluate``, ``package``, ``predict``."""
+"""Stage 3 commands: ``hoptac dataset …``, ``train``, ``train-curve``, ``evaluate``, ``package``, ``predict``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from hoptac.resources import NER_CONFIG, SECTORS_CONFIG
 
 dataset_app = typer.Typer(help="Label Studio exports or CoNLL files → Hugging Face dataset.", no_args_is_help=True,
                           rich_markup_mode=None)
+
 
 @dataset_app.command("build")
 def dataset_build(
@@ -75,7 +76,7 @@ def train_command(
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
     silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news to draw rules-annotated training paragraphs from ([hoptac] silver_size in the config).")] = None,
 ) -> None:
-    """Train the spaCy NER model and the sector classifier into one spaCy pipeline."""
+    """Train the NER and the sector classifier: one spaCy pipeline."""
     from hoptac.train.pipeline import train_pipeline
 
     if only not in (None, "ner", "sectors"):
@@ -95,7 +96,7 @@ def train_curve_command(
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
     silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news for rules-annotated training paragraphs, as for `hoptac train`.")] = None,
 ) -> None:
-    """Train on 25/50/75/100% of the training articles: per-label F1 at each step."""
+    """Per-label F1 after training on 25/50/75/100% of the articles."""
     from hoptac.train.curve import train_curve
 
     try:
@@ -132,7 +133,7 @@ def package_command(
     version: Annotated[str, typer.Option("--version", help="Package version X.Y.Z.")] = "0.1.0",
     metrics: Annotated[Optional[Path], typer.Option("--metrics", help="metrics.json from `hoptac evaluate` (default: one next to the model).")] = None,
 ) -> None:
-    """Build a pip-installable wheel of the model (spacy package), custom code included."""
+    """A model folder as a pip-installable wheel (spacy package)."""
     from hoptac.train.package import package_model
 
     result = package_model(model, output, name=name, version=version, metrics=metrics, force=force)
