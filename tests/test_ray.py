@@ -178,3 +178,16 @@ def test_an_actor_killed_mid_run_still_gives_every_record_once(local_ray, model,
     ids = [r["id"] for r in got]
     assert len(ids) == len(set(ids)) == len(local_records)
     assert sorted(got, key=lambda r: r["id"]) == sorted(local_records, key=lambda r: r["id"])
+
+
+def test_chunks_and_parts_keep_every_record_in_order(local_ray, model, news, local_records, tmp_path, monkeypatch):
+    monkeypatch.setattr(engine, "CHUNK_PARAGRAPHS", 300)  # several Ray Datasets, one after the other
+    monkeypatch.setattr(engine, "SHARD_LINES", 250)
+    out = tmp_path / "out"
+    result = engine.predict_on_ray(model, [news], out, workers=2, batch_size=64)
+    parts = sorted(out.glob("part-*.jsonl"))
+    assert result.shards == len(parts) == -(-len(local_records) // 250)
+    got = [json.loads(line) for part in parts for line in part.read_text(encoding="utf-8").splitlines()]
+    assert got == local_records
+    assert result.written == result.read.paragraphs == len(local_records)
+    assert result.entities == sum(len(r["entities"]) for r in local_records)

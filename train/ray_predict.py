@@ -29,9 +29,10 @@ from hoptac.errors import HoptacError
 from hoptac.model import load_model
 from hoptac.output import atomic_dir, check_output
 from hoptac.progress import progress as show_progress
-from hoptac.train.predict import annotate, check_inputs
+from hoptac.train.predict import _chunks, annotate, check_inputs
 
 SHARD_LINES = 10_000  # records per part-NNNNN.jsonl
+CHUNK_PARAGRAPHS = 50_000  # paragraphs handed to Ray at a time (one Ray Dataset each)
 INSTALL_HINT = "--engine ray needs Ray: pip install 'hoptac[ray]'"
 
 
@@ -125,7 +126,11 @@ def _connect(ray, address: str | None, workers: int) -> str:
 
 def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address: str | None = None,
                    workers: int = 2, batch_size: int = 256, force: bool = False) -> RayPredictResult:
-    """``hoptac predict --engine ray``: every paragraph of ``inputs`` annotated on Ray, into the folder ``output``."""
+    """``hoptac predict --engine ray``: every paragraph of ``inputs`` annotated on Ray, into the folder ``output``.
+
+    The paragraphs go to Ray in chunks of :data:`CHUNK_PARAGRAPHS` (``ray.data.from_items``), so the
+    driver holds one chunk's texts at a time; each chunk's records are checked (each id read comes back
+    once) as they are written, and any mismatch removes the whole output (``atomic_dir``)."""
     check_inputs(inputs, batch_size, workers)
     check_output(output, kind="folder", inputs=inputs, force=force)  # before anything starts
     ray = import_ray()
@@ -134,42 +139,66 @@ def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address:
     stats = RayPredictResult(ReadSummary(), output, workers=workers)
     start = time.perf_counter()
     stats.address = _connect(ray, address, workers)
-    paragraphs = read_paragraphs(list(map(Path, inputs)), stats.read)
-    rows = [{"id": p.id, "doc_id": p.doc_id, "text": p.text} for p in paragraphs]
-    expected = [row["id"] for row in rows]
-    if len(set(expected)) != len(expected):
-        raise HoptacError(f"{len(expected) - len(set(expected))} paragraph id(s) read twice; nothing written")
     ctx = ray.data.DataContext.get_current()
+    saved = ctx.execution_options.preserve_order, ctx.enable_progress_bars
     ctx.execution_options.preserve_order = True  # the output in input order, as the local engine writes it
     ctx.enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # our own summary says what was done
-    dataset = ray_predict(ray.data.from_items(rows), model, workers=workers, batch_size=batch_size)
-    seen: set[str] = set()
-    progress = show_progress(desc="predict (ray)", total=len(rows))
+    progress = show_progress(desc="predict (ray)")
+    read_ids: set[str] = set()
     try:
         with atomic_dir(output, inputs=inputs, force=force, command="hoptac predict --engine ray") as folder:
-            out = None
-            for row in dataset.iter_rows():
-                pid = row["id"]
-                if pid in seen:
-                    raise HoptacError(f"{output}: paragraph {pid} came back twice from Ray; nothing written")
-                seen.add(pid)
-                if stats.written % SHARD_LINES == 0:
-                    if out is not None:
-                        out.close()
-                    out = open(folder / f"part-{stats.shards:05d}.jsonl", "w", encoding="utf-8", newline="\n")
-                    stats.shards += 1
-                out.write(row["record"] + "\n")
-                stats.written += 1
-                stats.entities += int(row["entities"])
-                progress.update(1)
-            if out is not None:
-                out.close()
-            missing = [pid for pid in expected if pid not in seen]
-            if missing or stats.written != stats.read.paragraphs:
-                raise HoptacError(f"{output}: {stats.read.paragraphs} paragraphs read but {stats.written} records "
-                                  f"back from Ray ({len(missing)} missing, e.g. {missing[:1]}); nothing written")
+            with _Shards(folder) as shards:
+                for chunk in _chunks(read_paragraphs(list(map(Path, inputs)), stats.read), CHUNK_PARAGRAPHS):
+                    ids = {p.id for p in chunk}
+                    if len(ids) != len(chunk) or not ids.isdisjoint(read_ids):
+                        raise HoptacError(f"{output}: a paragraph id is read twice from the inputs; nothing written")
+                    read_ids |= ids
+                    rows = [{"id": p.id, "doc_id": p.doc_id, "text": p.text} for p in chunk]
+                    for row in ray_predict(ray.data.from_items(rows), model, workers=workers,
+                                           batch_size=batch_size).iter_rows():
+                        if row["id"] not in ids:
+                            raise HoptacError(f"{output}: paragraph {row['id']} came back twice (or unasked) "
+                                              f"from Ray; nothing written")
+                        ids.remove(row["id"])
+                        shards.write(row["record"])
+                        stats.entities += int(row["entities"])
+                        progress.update(1)
+                    if ids:
+                        raise HoptacError(f"{output}: {len(ids)} paragraph(s) did not come back from Ray "
+                                          f"(e.g. {min(ids)}); nothing written")
+            stats.written, stats.shards = shards.lines, shards.files
+            if stats.written != stats.read.paragraphs:
+                raise HoptacError(f"{output}: {stats.read.paragraphs} paragraphs read but {stats.written} "
+                                  f"records written; nothing written")
     finally:
         progress.close()
+        ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+class _Shards:
+    """``part-00000.jsonl``, ``part-00001.jsonl``… in a folder, :data:`SHARD_LINES` lines each."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.lines, self.files, self._out = folder, 0, 0, None
+
+    def write(self, line: str) -> None:
+        if self.lines % SHARD_LINES == 0:
+            self.close()
+            self._out = open(self.folder / f"part-{self.files:05d}.jsonl", "w", encoding="utf-8", newline="\n")
+            self.files += 1
+        self._out.write(line + "\n")
+        self.lines += 1
+
+    def __enter__(self) -> _Shards:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.close()
+            self._out = None
