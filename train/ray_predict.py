@@ -138,6 +138,7 @@ def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address:
     output = Path(output)
     stats = RayPredictResult(ReadSummary(), output, workers=workers)
     start = time.perf_counter()
+    started = not ray.is_initialized()  # then it is shut down at the end
     stats.address = _connect(ray, address, workers)
     ctx = ray.data.DataContext.get_current()
     saved = ctx.execution_options.preserve_order, ctx.enable_progress_bars
@@ -174,6 +175,8 @@ def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address:
     finally:
         progress.close()
         ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
+        if started:
+            ray.shutdown()
     stats.seconds = time.perf_counter() - start
     return stats
 
