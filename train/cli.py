@@ -146,12 +146,27 @@ def package_command(
 def predict_command(
     model: Annotated[str, typer.Argument(help="Model folder or installed package name.")],
     inputs: Annotated[list[Path], typer.Argument(help="Anything `hoptac corpus build` reads.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Predictions (JSONL, one line per paragraph).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Predictions (JSONL, one line per paragraph); with --engine ray a folder of JSONL parts.")],
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Paragraphs per batch through the pipeline (and per chunk sent to a worker).")] = 256,
     n_process: Annotated[int, typer.Option("--n-process", min=1, help="Worker processes (forked; each runs the whole pipeline). 2 on this project's 2-core machines.")] = 1,
+    engine: Annotated[str, typer.Option("--engine", help="'local' (this machine) or 'ray' (a Ray cluster; -o is then a folder of JSONL parts; needs hoptac[ray]).")] = "local",
+    address: Annotated[Optional[str], typer.Option("--address", help="With --engine ray: the cluster ('auto' or ray://HOST:PORT); default: start Ray on this machine.")] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="With --engine ray: actors, each with the model loaded once (default 2).")] = None,
 ) -> None:
     """Entities and sector scores for every paragraph, streamed."""
+    if engine == "ray":
+        if n_process != 1:
+            raise HoptacError("--n-process is for --engine local; with --engine ray use --workers")
+        from hoptac.train.ray_predict import predict_on_ray
+
+        typer.echo(predict_on_ray(model, inputs, output, address=address, workers=workers or 2,
+                                  batch_size=batch_size, force=force).summary())
+        return
+    if engine != "local":
+        raise HoptacError(f"--engine must be 'local' or 'ray', not {engine!r}")
+    if address is not None or workers is not None:
+        raise HoptacError("--address and --workers are for --engine ray")
     from hoptac.train.predict import predict
 
     typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process, force=force).summary())
