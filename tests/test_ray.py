@@ -58,6 +58,7 @@ def local_records(model, news) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def local_ray():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # no call to Ray's servers
     ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     yield ray
     ray.shutdown()

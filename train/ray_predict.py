@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,11 @@ INSTALL_HINT = "--engine ray needs Ray: pip install 'hoptac[ray]'"
 
 
 def import_ray():
-    """The ``ray`` module (with Ray Data), or a one-line error saying how to install it."""
+    """The ``ray`` module (with Ray Data), or a one-line error saying how to install it.
+
+    Ray's usage-stats reporting (an HTTP call to Ray's servers) is switched off unless the
+    user has set ``RAY_USAGE_STATS_ENABLED`` themselves: hoptac sends nothing anywhere."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     try:
         import ray
         import ray.data  # noqa: F401
