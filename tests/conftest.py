@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,15 @@ GOLD_COUNTS = SHARED / "data" / "gold" / "counts.json"
 NEWS = SHARED / "data" / "news" / "unlabeled.jsonl.gz"
 SEED_TEXT = REPO / "seeds" / "articles" / "hanoi-vi-ca-nuoc.txt"
 SEED_ANNOTATIONS = REPO / "seeds" / "annotations"
+
+
+def news_slice(folder: Path, articles: int) -> Path:
+    """The first ``articles`` of the unlabelled news corpus, as a JSONL.gz input in ``folder`` (outside the repo)."""
+    out = folder / "slice.jsonl.gz"
+    with gzip.open(NEWS, "rb") as src, gzip.open(out, "wb") as dst:
+        for line in itertools.islice(src, articles):
+            dst.write(line)
+    return out
 
 
 def hoptac(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import os
@@ -11,10 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import NEWS, SEED_TEXT, hoptac
-from hoptac.corpus.read import Paragraph, read_paragraphs
+from conftest import SEED_TEXT, hoptac
+from conftest import news_slice as first_news
 from seed_model import seed_model, seed_wheel
 
+from hoptac.corpus.read import Paragraph, read_paragraphs
 from hoptac.schema import load_schema
 
 NEWS_ARTICLES = 8  # a small slice of the unlabelled corpus, read in place
@@ -28,11 +28,7 @@ def model(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def news_slice(tmp_path_factory) -> Path:
     """The first articles of the news corpus, as a JSONL.gz input outside the repo."""
-    out = tmp_path_factory.mktemp("news") / "slice.jsonl.gz"
-    with gzip.open(NEWS, "rb") as src, gzip.open(out, "wb") as dst:
-        for line in itertools.islice(src, NEWS_ARTICLES):
-            dst.write(line)
-    return out
+    return first_news(tmp_path_factory.mktemp("news"), NEWS_ARTICLES)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -194,9 +190,8 @@ def test_malformed_input_mid_stream_leaves_no_output(model, tmp_path):
 
 @pytest.mark.slow
 def test_rejects_zero_batch_size(model, tmp_path):
-    from hoptac.train.predict import predict as run
-
     from hoptac.errors import HoptacError
+    from hoptac.train.predict import predict as run
 
     with pytest.raises(HoptacError, match="at least 1"):
         run(str(model), [SEED_TEXT], tmp_path / "o.jsonl", batch_size=0)
@@ -243,9 +238,8 @@ def test_predict_refuses_a_label_studio_export(model, tmp_path):
 
 
 def test_a_paragraph_longer_than_max_length_is_predicted_in_parts_and_counted(model, tmp_path):
-    from hoptac.train.predict import annotate, part_starts
-
     from hoptac.model import load_model
+    from hoptac.train.predict import annotate, part_starts
 
     nlp = load_model(model)
     nlp.max_length = 500  # the default is a million characters: the same path, smaller

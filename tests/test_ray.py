@@ -6,8 +6,6 @@ start its own instance; the library tests share one started here (after the CLI 
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import json
 import os
 import signal
@@ -21,7 +19,7 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hoptac[ray]'; the dev extra has it)")
 
-from conftest import NEWS, hoptac  # noqa: E402
+from conftest import hoptac, news_slice  # noqa: E402
 from seed_model import seed_model  # noqa: E402
 
 from hoptac.corpus.read import read_paragraphs  # noqa: E402
@@ -44,11 +42,7 @@ def model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def news(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("news") / "slice.jsonl.gz"
-    with gzip.open(NEWS, "rb") as src, gzip.open(out, "wb") as dst:
-        for line in itertools.islice(src, NEWS_ARTICLES):
-            dst.write(line)
-    return out
+    return news_slice(tmp_path_factory.mktemp("news"), NEWS_ARTICLES)
 
 
 @pytest.fixture(scope="module")

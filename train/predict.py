@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hoptac.corpus.read import Paragraph, ReadSummary, read_paragraphs
-
 from hoptac.errors import HoptacError
 from hoptac.model import load_model
 from hoptac.output import atomic_file, check_output
@@ -205,14 +204,17 @@ class PredictResult:
     scored: int = 0  # paragraphs with sector scores
     seconds: float = 0.0
 
+    @property
+    def rate(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
     def lines(self) -> list[str]:
-        lines = self.read.lines()
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        lines.append(f"entities:   {self.entities}")
-        lines.append(f"with sector scores: {self.scored} paragraph(s)")
-        lines.append(f"wrote {self.written} lines for {self.read.paragraphs} paragraphs to {self.output} "
-                     f"in {self.seconds:.1f}s ({rate:.0f} paragraphs/s)")
-        return lines
+        return [*self.read.lines(), f"entities:   {self.entities}",
+                f"with sector scores: {self.scored} paragraph(s)", self.written_line()]
+
+    def written_line(self) -> str:
+        return (f"wrote {self.written} lines for {self.read.paragraphs} paragraphs to {self.output} "
+                f"in {self.seconds:.1f}s ({self.rate:.0f} paragraphs/s)")
 
     def summary(self) -> str:
         return "\n".join(self.lines())

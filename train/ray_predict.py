@@ -30,7 +30,7 @@ from hoptac.errors import HoptacError
 from hoptac.model import load_model
 from hoptac.output import atomic_dir, check_output
 from hoptac.progress import progress as show_progress
-from hoptac.train.predict import _chunks, annotate, check_inputs
+from hoptac.train.predict import PredictResult, _chunks, annotate, check_inputs
 
 SHARD_LINES = 10_000  # records per part-NNNNN.jsonl
 CHUNK_PARAGRAPHS = 50_000  # paragraphs handed to Ray at a time (one Ray Dataset each)
@@ -89,29 +89,20 @@ def records(dataset) -> list[dict]:
 
 
 @dataclass
-class RayPredictResult:
+class RayPredictResult(PredictResult):
     """What one Ray run read and wrote: paragraphs in must equal records out, each id once."""
 
-    read: ReadSummary
-    output: Path | None = None
     address: str = "local"
     workers: int = 0
-    written: int = 0
     shards: int = 0
-    entities: int = 0
-    seconds: float = 0.0
 
     def lines(self) -> list[str]:
-        lines = self.read.lines()
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        lines.append(f"entities:   {self.entities}")
-        lines.append(f"ray: {self.workers} worker(s) on {self.address}")
-        lines.append(f"wrote {self.written} records for {self.read.paragraphs} paragraphs, each id once, "
-                     f"to {self.shards} file(s) in {self.output} in {self.seconds:.1f}s ({rate:.0f} paragraphs/s)")
-        return lines
+        return [*self.read.lines(), f"entities:   {self.entities}", f"ray: {self.workers} worker(s) on {self.address}",
+                self.written_line()]
 
-    def summary(self) -> str:
-        return "\n".join(self.lines())
+    def written_line(self) -> str:
+        return (f"wrote {self.written} records for {self.read.paragraphs} paragraphs, each id once, "
+                f"to {self.shards} file(s) in {self.output} in {self.seconds:.1f}s ({self.rate:.0f} paragraphs/s)")
 
 
 def _connect(ray, address: str | None, workers: int) -> str:
