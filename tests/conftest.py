@@ -44,4 +44,4 @@ def seed_corpus(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("seed") / "corpus.jsonl"
     hoptac("corpus", "build", REPO / "seeds" / "articles", "-o", out, check=True)
     return out
-pytest_plugins = ["studio_server"]  # the real Label Studio server fixture (tests/studio_server.py)
+pytest_plugins = ["studio_server", "seed_model"]  # the real Label Studio server; the seed model and wheel fixtures

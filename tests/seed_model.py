@@ -1,6 +1,6 @@
-"""Test helper (not a test module): one small model trained with the real ``hoptac train``, once per session.
+"""Test plugin (not a test module): one small model trained with the real ``hoptac train``, once per session.
 
-Shared by ``test_package.py`` and ``test_predict.py`` (both mark the tests that use it slow): the seed annotations →
+Registered in conftest (fixtures ``model`` and ``wheel``), used by the package, predict and Ray tests: the seed annotations →
 ``hoptac dataset build`` → ``hoptac train`` for a few steps (enough for the NER
 to predict entities on the seed text; not a useful model).
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from conftest import SEED_ANNOTATIONS, hoptac
 
 TRAIN_STEPS = 100
@@ -35,3 +36,15 @@ def seed_wheel(tmp_path_factory) -> Path:
     if not wheels:
         wheels = [package_model(seed_model(tmp_path_factory), dist).wheel]
     return wheels[0]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """:func:`seed_model`, for the tests that predict with, package or load a trained model."""
+    return seed_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """:func:`seed_wheel`."""
+    return seed_wheel(tmp_path_factory)

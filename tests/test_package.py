@@ -12,23 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import SEED_ANNOTATIONS, SEED_TEXT, hoptac
-from hoptac.corpus.read import read_paragraphs
-from seed_model import seed_model, seed_wheel
 
+from hoptac.corpus.read import read_paragraphs
 from hoptac.schema import load_schema
 
 PACKAGE = "vi_hoptac"
 VERSION = "0.1.0"
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return seed_model(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
-    return seed_wheel(tmp_path_factory)
 
 
 def wheel_text(wheel: Path, member: str) -> str:
@@ -91,9 +80,8 @@ def test_wheel_name_meta_card_and_code(model, wheel):
 
 @pytest.mark.slow
 def test_package_model_returns_the_wheel_and_what_it_holds(model, wheel):
-    from hoptac.train.package import package_model
-
     from hoptac.model import load_model
+    from hoptac.train.package import package_model
 
     result = package_model(model, wheel.parent, force=True)  # the same wheel again, replaced
     assert result.wheel == wheel and wheel.is_file()
@@ -188,9 +176,8 @@ def test_name_without_language_prefix_gets_it():
 
 @pytest.mark.parametrize("name", ["Vi-Hoptac", "vi_", "vi__hoptac", "1abc", ""])
 def test_bad_names_are_refused(name):
-    from hoptac.train.package import spacy_names
-
     from hoptac.errors import HoptacError
+    from hoptac.train.package import spacy_names
 
     with pytest.raises(HoptacError, match="--name"):
         spacy_names(name, "vi")

@@ -12,17 +12,12 @@ from pathlib import Path
 import pytest
 from conftest import SEED_TEXT, hoptac
 from conftest import news_slice as first_news
-from seed_model import seed_model, seed_wheel
+from seed_model import seed_wheel
 
 from hoptac.corpus.read import Paragraph, read_paragraphs
 from hoptac.schema import load_schema
 
 NEWS_ARTICLES = 8  # a small slice of the unlabelled corpus, read in place
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return seed_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

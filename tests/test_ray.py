@@ -20,7 +20,6 @@ import pytest
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'hoptac[ray]'; the dev extra has it)")
 
 from conftest import hoptac, news_slice  # noqa: E402
-from seed_model import seed_model  # noqa: E402
 
 from hoptac.corpus.read import read_paragraphs  # noqa: E402
 from hoptac.errors import HoptacError  # noqa: E402
@@ -33,11 +32,6 @@ pytestmark = pytest.mark.slow
 
 NEWS_ARTICLES = 50  # ~1,000 paragraphs of the unlabelled corpus, read in place
 ACTOR = "MapBatches(_Annotator)"
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    return seed_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from datasets import DatasetDict
-from hoptac.train.dataset import load_dataset_dir
-from hoptac.train.evaluate import evaluate
-from hoptac.train.pipeline import open_dataset, train_pipeline
 
 from hoptac.errors import HoptacError
 from hoptac.output import atomic_dir, check_output
+from hoptac.train.evaluate import evaluate
+from hoptac.train.pipeline import open_dataset, train_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ def train_curve(dataset: Path, output: Path, config: Path, sectors_config: Path 
         for share in shares:
             n = max(1, math.ceil(share * len(order)))
             keep = set(order[:n])
-            subset = dict(load_dataset_dir(Path(dataset)))
+            subset = dict(ds)  # the splits as read once above; only train is replaced
             subset["train"] = subset["train"].filter(lambda row: row["doc_id"] in keep)
             step_dir = Path(tmp) / f"{share:.2f}"
             DatasetDict(subset).save_to_disk(str(step_dir / "ds"))
