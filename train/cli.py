@@ -1,4 +1,4 @@
-"""Stage 3 commands: ``hoptac dataset …``, ``train``, ``train-curve``, ``evaluate``, ``package``, ``predict``."""
+"""Stage 3 commands: ``hoptac dataset …``, ``pretrain``, ``train``, ``train-curve``, ``evaluate``, ``package``, ``predict``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def train_command(
     only: Annotated[Optional[str], typer.Option("--only", help="Train only 'ner' or 'sectors'.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
     silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news to draw rules-annotated training paragraphs from ([hoptac] silver_size in the config).")] = None,
+    vectors: Annotated[Optional[Path], typer.Option("--vectors", help="Word vectors from `hoptac pretrain` for the NER to embed (saved in the model).")] = None,
 ) -> None:
     """Train the NER and the sector classifier: one spaCy pipeline."""
     from hoptac.train.pipeline import train_pipeline
@@ -82,8 +83,25 @@ def train_command(
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
     result = train_pipeline(dataset, output, config=config, sectors_config=sectors_config,
-                            only=only, overrides=overrides or [], silver=silver or None, force=force)
+                            only=only, overrides=overrides or [], silver=silver or None, vectors=vectors,
+                            force=force)
     typer.echo(result.summary())
+
+
+def pretrain_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Unlabelled news: corpus JSONL(.gz), text files or folders, as for `hoptac corpus build`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the vectors.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    dim: Annotated[Optional[int], typer.Option("--dim", min=8, max=1000, help="Vector width (default in train/pretrain.py: VectorSettings).")] = None,
+    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, help="Words seen fewer times get no vector of their own.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the text.")] = None,
+) -> None:
+    """Word vectors from unlabelled news, for `hoptac train --vectors` (a one-off step)."""
+    from hoptac.train.pretrain import VectorSettings, pretrain
+
+    given = {"dim": dim, "min_count": min_count, "epochs": epochs}
+    settings = VectorSettings(**{k: v for k, v in given.items() if v is not None})
+    typer.echo(pretrain(inputs, output, settings, force=force).summary())
 
 
 def train_curve_command(
