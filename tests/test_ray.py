@@ -246,4 +246,5 @@ def test_split_paragraphs_are_counted_by_the_actor(model):
     out = annotator(batch)
     assert out["parts"][0] == 1 and out["parts"][1] > 1
     assert out["load_seconds"][0] > 0 and out["load_seconds"][1] == 0
+    assert out["batch_seconds"][0] > 0 and out["batch_seconds"][1] == 0  # one figure per batch
     assert annotator(batch)["load_seconds"] == [0.0, 0.0]  # the load is reported once per actor

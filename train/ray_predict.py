@@ -75,8 +75,9 @@ class _Annotator:
     A record goes out as one JSON line (column ``record``, next to ``id``): the nested
     entities and sector scores then cross Ray untouched, whatever the batch holds. The other
     columns are counts for the run's summary: ``entities``, ``scored`` (1 with sector scores),
-    ``parts`` (more than 1: a paragraph over the model's max_length, predicted in parts) and
-    ``load_seconds``, this actor's model-load time on the first row it returns, else 0."""
+    ``parts`` (more than 1: a paragraph over the model's max_length, predicted in parts),
+    ``load_seconds``, this actor's model-load time on the first row it returns, else 0, and
+    ``batch_seconds``, the time this batch took to annotate on its first row, else 0."""
 
     def __init__(self, model: str) -> None:
         start = time.perf_counter()
@@ -84,17 +85,19 @@ class _Annotator:
         self.load_seconds = time.perf_counter() - start
 
     def __call__(self, batch: dict) -> dict:
+        start = time.perf_counter()
         paragraphs = (Paragraph(str(pid), str(doc_id), 0, "", str(text))
                       for pid, doc_id, text in zip(batch["id"], batch["doc_id"], batch["text"]))
         summary = ReadSummary()
         records = list(annotate(self.nlp, paragraphs, batch_size=max(1, len(batch["id"])), summary=summary))
         parts = {pid: n for pid, _, n in summary.split}
-        load = [0.0] * len(records)
-        if records and self.load_seconds:
+        load, busy = [0.0] * len(records), [0.0] * len(records)
+        if records:
+            busy[0] = time.perf_counter() - start
             load[0], self.load_seconds = self.load_seconds, 0.0
         return {"id": [r["id"] for r in records], "entities": [len(r["entities"]) for r in records],
                 "scored": [int(bool(r["sectors"])) for r in records],
-                "parts": [parts.get(r["id"], 1) for r in records], "load_seconds": load,
+                "parts": [parts.get(r["id"], 1) for r in records], "load_seconds": load, "batch_seconds": busy,
                 "record": [json.dumps(r, ensure_ascii=False) for r in records]}
 
 
@@ -103,7 +106,7 @@ def ray_predict(dataset, model: str | Path, workers: int = 2, batch_size: int = 
 
     Each row of the result is one paragraph: ``id``, ``record``, the JSON line of
     :func:`hoptac.train.predict.doc_record` (``json.loads`` gives the local engine's dict), and
-    the counts of :class:`_Annotator` (``entities``, ``scored``, ``parts``, ``load_seconds``).
+    the counts of :class:`_Annotator` (``entities``, ``scored``, ``parts``, ``load_seconds``, ``batch_seconds``).
     Lazy, as Ray Datasets are; ``workers`` actors, each with the model loaded once."""
     if workers < 1 or batch_size < 1:
         raise HoptacError(f"--workers and --batch-size must be at least 1 (got {workers}, {batch_size})")
@@ -126,8 +129,10 @@ class RayPredictResult(PredictResult):
     ``seconds`` (and so ``rate``) is the prediction alone, from the moment Ray is ready to the
     last shard: Ray's start-up (or connection) is ``startup_seconds``, apart. ``load_seconds``
     holds each actor's model-load time (one per actor started, restarts included);
-    ``steady_rate`` is the rate once every actor had reported its model loaded (None on an input
-    too small to tell). With ``--resume``, ``before`` records were in the output already and
+    ``first_seconds`` is the wait for the first record (actors started, model loaded, first batch);
+    ``steady_rate`` the rate after it (None with fewer than two batches); ``busy_seconds`` the
+    actors' time annotating batches, summed (``worker_rate``: records per second of it, the rate
+    of one worker without Ray's overheads). With ``--resume``, ``before`` records were in the output already and
     ``written - before`` were predicted by this run."""
 
     address: str = "local"
@@ -137,7 +142,13 @@ class RayPredictResult(PredictResult):
     shards_before: int = 0
     startup_seconds: float = 0.0
     load_seconds: list[float] = field(default_factory=list)
+    first_seconds: float = 0.0
     steady_rate: float | None = None
+    busy_seconds: float = 0.0
+
+    @property
+    def worker_rate(self) -> float:
+        return self.now / self.busy_seconds if self.busy_seconds > 0 else 0.0
 
     @property
     def now(self) -> int:
@@ -156,8 +167,11 @@ class RayPredictResult(PredictResult):
             out.append(f"model loaded {len(self.load_seconds)} time(s) (once per actor): "
                        f"{sum(self.load_seconds) / len(self.load_seconds):.1f}s on average, "
                        f"{max(self.load_seconds):.1f}s at most")
-        if self.steady_rate is not None:
-            out.append(f"steady state (every actor's model loaded): {self.steady_rate:.0f} paragraphs/s")
+        if self.now:
+            out.append(f"first record after {self.first_seconds:.1f}s (actors started, model loaded, first batch); "
+                       + (f"{self.steady_rate:.0f} paragraphs/s after it; " if self.steady_rate else "")
+                       + f"{self.worker_rate:.0f} paragraphs/s per worker while annotating "
+                       f"({self.busy_seconds:.1f}s of actor time)")
         if self.before:
             out.append(f"resumed: {self.before} records in {self.shards_before} shard(s) done before, "
                        f"{self.now} done now, {self.written} in all")
@@ -477,7 +491,7 @@ def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: Ra
         raise HoptacError(f"{folder}: the inputs now hold more paragraphs than the finished run; "
                           "--resume needs the same inputs; pass --force to start again")
     progress = show_progress(desc="predict (ray)")
-    ready: tuple[float, int] | None = None  # (time, records) when every actor had its model
+    first: tuple[float, int] | None = None  # (time, records) when this run's first record came
     shards = _Shards(folder, manifest)
     try:
         for chunk in _chunks(paragraphs, CHUNK_PARAGRAPHS):
@@ -503,8 +517,9 @@ def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: Ra
                     stats.read.split.append((p.id, len(p.text), parts))
                 if float(row["load_seconds"]) > 0:
                     stats.load_seconds.append(float(row["load_seconds"]))
-                    if ready is None and len(stats.load_seconds) >= workers:
-                        ready = (time.perf_counter(), shards.lines)
+                stats.busy_seconds += float(row["batch_seconds"])
+                if first is None:
+                    first = (time.perf_counter(), shards.lines)
                 position += 1
                 progress.update(1)
             if position != len(chunk):
@@ -523,5 +538,7 @@ def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: Ra
     end = time.perf_counter()
     stats.seconds = end - begin
     stats.shards = shards.files
-    if ready is not None and end > ready[0] and stats.written > ready[1]:
-        stats.steady_rate = (stats.written - ready[1]) / (end - ready[0])
+    if first is not None:
+        stats.first_seconds = first[0] - begin
+        if stats.written - first[1] > batch_size and end > first[0]:
+            stats.steady_rate = (stats.written - first[1]) / (end - first[0])
