@@ -46,6 +46,8 @@ from hoptac.output import MARK, atomic_dir, check_output, is_hoptac_folder, outp
 from hoptac.progress import progress as show_progress
 from hoptac.train.predict import PredictResult, _chunks, annotate, check_inputs
 
+logger = logging.getLogger(__name__)
+
 SHARD_LINES = 10_000  # records per part-NNNNN.jsonl
 CHUNK_PARAGRAPHS = 50_000  # paragraphs handed to Ray at a time (one Ray Dataset each)
 MANIFEST = "manifest.json"  # the complete shards of an output folder (what --resume skips)
@@ -145,6 +147,7 @@ class RayPredictResult(PredictResult):
     first_seconds: float = 0.0
     steady_rate: float | None = None
     busy_seconds: float = 0.0
+    driver_cpu_seconds: float = 0.0  # this process's CPU time (all its threads) while predicting
 
     @property
     def worker_rate(self) -> float:
@@ -172,6 +175,8 @@ class RayPredictResult(PredictResult):
                        + (f"{self.steady_rate:.0f} paragraphs/s after it; " if self.steady_rate else "")
                        + f"{self.worker_rate:.0f} paragraphs/s per worker while annotating "
                        f"({self.busy_seconds:.1f}s of actor time)")
+            out.append(f"driver (reads, hands to Ray, checks, writes): {self.driver_cpu_seconds:.1f}s CPU, "
+                       f"{self.now / max(self.driver_cpu_seconds, 1e-9):.0f} records per CPU second")
         if self.before:
             out.append(f"resumed: {self.before} records in {self.shards_before} shard(s) done before, "
                        f"{self.now} done now, {self.written} in all")
@@ -450,7 +455,7 @@ def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address:
     try:
         if force and output.exists():
             with atomic_dir(output, inputs=inputs, force=True, command=COMMAND) as folder:
-                _run(ray, model, inputs, folder, _new_manifest(model, inputs), stats, batch_size, workers)
+                _run(ray, model, inputs, folder, _new_manifest(model, inputs), stats, batch_size, workers, output)
         else:
             created = not output.exists()
             if manifest is None:
@@ -460,7 +465,7 @@ def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address:
             else:
                 _check_resumable(output, manifest, model, inputs)
             try:
-                _run(ray, model, inputs, output, manifest, stats, batch_size, workers)
+                _run(ray, model, inputs, output, manifest, stats, batch_size, workers, output)
             except BaseException as e:
                 if not manifest["shards"]:  # nothing complete: nothing left behind
                     if created:
@@ -471,6 +476,9 @@ def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address:
                 elif isinstance(e, HoptacError):
                     raise HoptacError(f"{e} ({len(manifest['shards'])} complete shard(s) kept in {output}: "
                                       f"--resume continues after them)") from None
+                else:  # Ctrl-C, SIGTERM, a lost cluster
+                    logger.warning("%d complete shard(s) kept in %s: --resume continues after them",
+                                   len(manifest["shards"]), output)
                 raise
     finally:
         ctx.execution_options.preserve_order, ctx.enable_progress_bars = saved
@@ -481,14 +489,15 @@ def predict_on_ray(model: str | Path, inputs: list[Path], output: Path, address:
 
 
 def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: RayPredictResult,
-         batch_size: int, workers: int) -> None:
-    """Skip the complete shards of ``manifest``, predict the rest into ``folder``, check the counts."""
-    begin = time.perf_counter()
+         batch_size: int, workers: int, name: Path) -> None:
+    """Skip the complete shards of ``manifest``, predict the rest into ``folder``, check the counts
+    (``name``: the output as the user gave it, for messages; ``folder`` may be a temporary one)."""
+    begin, cpu_begin = time.perf_counter(), time.process_time()
     paragraphs = read_paragraphs(list(map(Path, inputs)), stats.read)
     read_ids: set[str] = set()
-    _skip_done(paragraphs, manifest, stats, folder, read_ids)
+    _skip_done(paragraphs, manifest, stats, name, read_ids)
     if manifest.get("complete") and next(paragraphs, None) is not None:
-        raise HoptacError(f"{folder}: the inputs now hold more paragraphs than the finished run; "
+        raise HoptacError(f"{name}: the inputs now hold more paragraphs than the finished run; "
                           "--resume needs the same inputs; pass --force to start again")
     progress = show_progress(desc="predict (ray)")
     first: tuple[float, int] | None = None  # (time, records) when this run's first record came
@@ -497,7 +506,7 @@ def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: Ra
         for chunk in _chunks(paragraphs, CHUNK_PARAGRAPHS):
             ids = {p.id for p in chunk}
             if len(ids) != len(chunk) or not ids.isdisjoint(read_ids):
-                raise HoptacError(f"{folder}: a paragraph id is read twice from the inputs; stopped")
+                raise HoptacError(f"{name}: a paragraph id is read twice from the inputs; stopped")
             read_ids |= ids
             rows = [{"id": p.id, "doc_id": p.doc_id, "text": p.text} for p in chunk]
             position = 0
@@ -505,7 +514,7 @@ def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: Ra
                                    batch_size=batch_size).iter_rows():
                 if position >= len(chunk) or row["id"] != chunk[position].id:
                     expected = chunk[position].id if position < len(chunk) else "none"
-                    raise HoptacError(f"{folder}: Ray gave paragraph {row['id']} where {expected} was due "
+                    raise HoptacError(f"{name}: Ray gave paragraph {row['id']} where {expected} was due "
                                       "(one missing, repeated or out of order); stopped before writing it")
                 p = chunk[position]
                 parts = int(row["parts"])
@@ -523,11 +532,11 @@ def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: Ra
                 position += 1
                 progress.update(1)
             if position != len(chunk):
-                raise HoptacError(f"{folder}: {len(chunk) - position} paragraph(s) did not come back from Ray "
+                raise HoptacError(f"{name}: {len(chunk) - position} paragraph(s) did not come back from Ray "
                                   f"(e.g. {chunk[position].id}); stopped")
         stats.written = shards.lines
         if stats.written != stats.read.paragraphs:
-            raise HoptacError(f"{folder}: {stats.read.paragraphs} paragraphs read but {stats.written} "
+            raise HoptacError(f"{name}: {stats.read.paragraphs} paragraphs read but {stats.written} "
                               f"records written")
         shards.finish(stats.written)
     except BaseException:
@@ -537,6 +546,7 @@ def _run(ray, model, inputs: list[Path], folder: Path, manifest: dict, stats: Ra
         progress.close()
     end = time.perf_counter()
     stats.seconds = end - begin
+    stats.driver_cpu_seconds = time.process_time() - cpu_begin
     stats.shards = shards.files
     if first is not None:
         stats.first_seconds = first[0] - begin
