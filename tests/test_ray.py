@@ -109,6 +109,22 @@ def test_cli_errors_are_one_line(model, news, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_sigterm_mid_run_exits_143_and_leaves_no_incomplete_shard(model, news, tmp_path):
+    out = tmp_path / "out"  # ~1,000 paragraphs: one shard, so nothing is complete when the signal comes
+    process = subprocess.Popen([sys.executable, "-m", "hoptac.cli", "predict", str(model), str(news), "-o", str(out),
+                                "--engine", "ray", "--workers", "1", "--batch-size", "16"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "manifest.json").exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)  # the folder is created once Ray is up
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr  # not Ray's own handler (sys.exit(15))
+    assert stderr.strip().endswith("hoptac: terminated")
+    assert not out.exists() and not list(tmp_path.glob(".out.*"))
+
+
 def test_library_ray_predict_returns_the_same_records(local_ray, model, news, local_records):
     dataset = ray.data.from_items(rows_of(news))
     got = engine.records(engine.ray_predict(dataset, model, workers=2, batch_size=100))

@@ -33,7 +33,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from itertools import islice
@@ -230,8 +232,21 @@ def check_address(address: str) -> None:
 
 
 def _connect(ray, address: str | None, workers: int) -> str:
+    """Start or join Ray; what it is, for the summary. ``ray.init`` sets its own SIGTERM handler
+    (``sys.exit(15)``): the one in place before is put back, so that ``hoptac`` still exits 143 and
+    says so, and the complete shards are kept as on Ctrl-C."""
     if ray.is_initialized():
         return "the running Ray instance"
+    main = threading.current_thread() is threading.main_thread()
+    before = signal.getsignal(signal.SIGTERM) if main else None
+    try:
+        return _init(ray, address, workers)
+    finally:
+        if main and before is not None:
+            signal.signal(signal.SIGTERM, before)
+
+
+def _init(ray, address: str | None, workers: int) -> str:
     if address is None:
         ray.init(num_cpus=workers, include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=False, configure_logging=False)
