@@ -171,6 +171,7 @@ def predict_command(
     engine: Annotated[str, typer.Option("--engine", help="'local' (this machine) or 'ray' (a Ray cluster; -o is then a folder of JSONL parts; needs hoptac[ray]).")] = "local",
     address: Annotated[Optional[str], typer.Option("--address", help="With --engine ray: the cluster ('auto' or ray://HOST:PORT); default: start Ray on this machine.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="With --engine ray: actors, each with the model loaded once (default 2).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="With --engine ray: continue an unfinished run in the -o folder, skipping its complete shards.")] = False,
 ) -> None:
     """Entities and sector scores for every paragraph, streamed."""
     if engine == "ray":
@@ -179,12 +180,15 @@ def predict_command(
         from hoptac.train.ray_predict import predict_on_ray
 
         typer.echo(predict_on_ray(model, inputs, output, address=address, workers=workers or 2,
-                                  batch_size=batch_size, force=force).summary())
+                                  batch_size=batch_size, force=force, resume=resume).summary())
         return
     if engine != "local":
         raise HoptacError(f"--engine must be 'local' or 'ray', not {engine!r}")
     if address is not None or workers is not None:
         raise HoptacError("--address and --workers are for --engine ray")
+    if resume:
+        raise HoptacError("--resume is for --engine ray (the local engine writes one file, replaced only "
+                          "when complete: rerun it)")
     from hoptac.train.predict import predict
 
     typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process, force=force).summary())
