@@ -330,3 +330,29 @@ def test_sectors_config_sets_values_over_the_factory_defaults(tmp_path):
         {k: v for k, v in defaults.items() if k not in ("words", "chars")}
     assert load_sectors_config(None) == defaults
     assert set(load_sectors_config(SECTORS_CONFIG)) == set(defaults)  # the committed file passes the check
+
+
+def test_accurate_config_differs_from_the_default_only_where_it_says():
+    import spacy
+
+    from hoptac.resources import NER_CONFIG
+
+    def flat(config, prefix=""):
+        out = {}
+        for key, value in config.items():
+            out.update(flat(value, f"{prefix}{key}.") if isinstance(value, dict) else {f"{prefix}{key}": value})
+        return out
+
+    accurate_path = NER_CONFIG.with_name("ner-accurate.cfg")
+    default = flat(spacy.util.load_config(NER_CONFIG, interpolate=False))
+    accurate = flat(spacy.util.load_config(accurate_path, interpolate=False))
+    assert default.keys() == accurate.keys()
+    changed = {key: (default[key], accurate[key]) for key in default if default[key] != accurate[key]}
+    assert changed == {
+        "components.tok2vec.model.encode.width": (48, 96),
+        "components.tok2vec.model.encode.depth": (2, 4),
+        "components.tok2vec.model.encode.maxout_pieces": (2, 3),
+        "components.ner.model.use_upper": (False, True),
+    }
+    marked = accurate_path.read_text(encoding="utf-8").count("# accurate:")
+    assert marked == len(changed)

@@ -70,7 +70,7 @@ def train_command(
     dataset: Annotated[Path, typer.Argument(help="Dataset folder from `hoptac dataset build`.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Model folder (a spaCy pipeline).")],
     force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
-    config: Annotated[Path, typer.Option("--config", help="spaCy NER training config.")] = NER_CONFIG,
+    config: Annotated[Path, typer.Option("--config", help="spaCy NER training config (configs/ner-accurate.cfg: more accurate, slower to predict).")] = NER_CONFIG,
     sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier hyper-parameters.")] = SECTORS_CONFIG,
     only: Annotated[Optional[str], typer.Option("--only", help="Train only 'ner' or 'sectors'.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
