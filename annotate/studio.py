@@ -368,3 +368,94 @@ def _redact(message: str, api_key: str) -> str:
     """``message`` without the key and without credentials in any URL it shows."""
     message = shown_url(message)
     return message.replace(api_key, "[key]") if api_key else message
+
+
+# --------------------------------------------------------------------------- connect an ML backend
+
+
+@dataclass
+class ConnectResult:
+    """What ``connect_backend`` did."""
+
+    url: str
+    project_id: int
+    project_title: str
+    backend_url: str
+    backend_id: int
+    backend: str  # "created" or "reused"
+    state: str
+    model_version: str
+    webhook: str  # "made by Label Studio", "created" or "there"
+    retrieve_predictions: str  # "turned on" or "already on"
+
+    def summary(self) -> str:
+        return "\n".join([
+            f"Label Studio project: {self.project_title!r} (id {self.project_id}) at {self.url}",
+            f"ML backend: {self.backend} (id {self.backend_id}) at {self.backend_url}, state {self.state}, "
+            f"model version {self.model_version or '(none)'}",
+            f"webhook to {self.backend_url}/webhook: {self.webhook}",
+            f"retrieve predictions when loading a task: {self.retrieve_predictions}",
+        ])
+
+
+def connect_backend(url: str, api_key: str, project_title: str, backend_url: str,
+                    title: str = "hoptac") -> ConnectResult:
+    """Register the ML backend at ``backend_url`` with the project (idempotent: one backend per URL),
+    make sure its webhook exists, and turn on "retrieve predictions when loading a task"."""
+    backend_url = (backend_url or "").strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", backend_url):
+        raise HoptacError(f"--backend-url must start with http:// or https://, not {shown_url(backend_url)!r}")
+    conn = _connect(url, api_key)
+    with _errors(conn, api_key, f"project {project_title!r}"):
+        project = _find_project(conn, project_title)
+        existing = [b for b in conn.client.ml.list(project=project.id) if (b.url or "").rstrip("/") == backend_url]
+        if existing:
+            backend, how = existing[0], "reused"
+        else:
+            backend, how = _create_backend(conn, project, backend_url, title, api_key), "created"
+        webhook = _backend_webhook(conn, project.id, backend_url, how)
+        project = conn.client.projects.get(id=project.id)
+        already = bool(project.evaluate_predictions_automatically) and bool(project.show_collab_predictions)
+        # predictions are shown for the backend's model versions only when the project names no version of its own
+        conn.client.projects.update(id=project.id, evaluate_predictions_automatically=True,
+                                    show_collab_predictions=True, model_version="")
+        backend = conn.client.ml.get(id=backend.id)
+    return ConnectResult(url=conn.url, project_id=project.id, project_title=project_title,
+                         backend_url=shown_url(backend_url), backend_id=backend.id, backend=how,
+                         state=str(getattr(backend, "readable_state", None) or backend.state),
+                         model_version=backend.model_version or "", webhook=webhook,
+                         retrieve_predictions="already on" if already else "turned on")
+
+
+def _create_backend(conn: _Connection, project, backend_url: str, title: str, api_key: str):
+    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        return conn.client.ml.create(project=project.id, url=backend_url, title=title, is_interactive=False,
+                                     auto_update=True)
+    except ApiError as e:
+        if e.status_code != 400:
+            raise
+        raise HoptacError(f"{conn.url}: Label Studio refused the ML backend at {shown_url(backend_url)}: "
+                          f"{_detail(e.body, api_key)} (is `hoptac serve` running there, and may Label Studio "
+                          "reach it? A backend on this machine or the local network needs Label Studio started "
+                          "with ML_BLOCK_LOCAL_IP=false and SSRF_PROTECTION_ENABLED=false)") from None
+
+
+def _backend_webhook(conn: _Connection, project_id: int, backend_url: str, how: str) -> str:
+    """Label Studio makes a webhook to ``<backend>/webhook`` with the backend, unless its SSRF
+    protection refused the address: then it is made here (or the error says what to change)."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    hook = f"{backend_url}/webhook"
+    if any((w.url or "").rstrip("/") == hook for w in conn.client.webhooks.list(project=str(project_id))):
+        return "made by Label Studio" if how == "created" else "there"
+    try:
+        conn.client.webhooks.create(url=hook, project=project_id, send_payload=True, send_for_all_actions=True)
+    except ApiError as e:
+        if e.status_code != 400:
+            raise
+        raise HoptacError(f"{conn.url}: Label Studio refused a webhook to {shown_url(hook)} ({_detail(e.body)}); "
+                          "for a backend on this machine or the local network start Label Studio with "
+                          "SSRF_PROTECTION_ENABLED=false") from None
+    return "created"
