@@ -107,6 +107,19 @@ def connect(
 
 
 @app.command()
+def prioritise(
+    ls_url: Annotated[str, LS_URL],
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title.")],
+    model: Annotated[Path, typer.Option("--model", help="Trained model folder whose scores order the tasks.")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Predictions per import request.")] = 200,
+) -> None:
+    """Order the project's unlabelled tasks least confident first (Label Studio's uncertainty sampling)."""
+    from hoptac.annotate.studio import prioritise as order_tasks
+
+    typer.echo(order_tasks(ls_url, api_key(), project, model, batch_size=batch_size).summary())
+
+
+@app.command()
 def check(
     exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Pass even when no task has a submitted annotation (an import file, a fresh project).")] = False,

@@ -459,3 +459,82 @@ def _backend_webhook(conn: _Connection, project_id: int, backend_url: str, how: 
                           "for a backend on this machine or the local network start Label Studio with "
                           "SSRF_PROTECTION_ENABLED=false") from None
     return "created"
+
+
+# --------------------------------------------------------------------------- active learning order
+
+UNCERTAINTY_SAMPLING = "Uncertainty sampling"
+
+
+@dataclass
+class PrioritiseResult:
+    """What ``prioritise`` did: the project's label stream now gives the least confident task first."""
+
+    url: str
+    project_id: int
+    project_title: str
+    model_version: str
+    unlabelled: int = 0
+    had_prediction: int = 0  # already held a scored prediction of this model version
+    predicted: int = 0  # predictions imported now
+    imported: int = 0  # as acknowledged by the server
+    first: list[tuple[int, float, str]] = field(default_factory=list)  # (task id, score, para_id), least confident first
+
+    def summary(self) -> str:
+        lines = [f"Label Studio project: {self.project_title!r} (id {self.project_id}) at {self.url}",
+                 f"model version: {self.model_version}",
+                 f"unlabelled tasks: {self.unlabelled} ({self.had_prediction} already scored by this model, "
+                 f"{self.predicted} scored now, {self.imported} predictions imported)",
+                 f"task order: {UNCERTAINTY_SAMPLING} (least confident first)"]
+        lines += [f"  task {task_id}  score {score:.4f}  {para}" for task_id, score, para in self.first]
+        return "\n".join(lines)
+
+
+def prioritise(url: str, api_key: str, project_title: str, model: Path, batch_size: int = 200,
+               show: int = 5) -> PrioritiseResult:
+    """Score every unlabelled task of the project with ``model`` and set Label Studio's task order to
+    uncertainty sampling: the label stream then gives the task whose prediction has the lowest
+    ``score`` first (Label Studio orders by ``predictions__score`` among the predictions of the
+    project's ``model_version``, which is set to this model's)."""
+    from hoptac.annotate.tasks import annotator, prediction_json
+
+    predict, version = annotator(str(model))
+    conn = _connect(url, api_key)
+    with _errors(conn, api_key, f"project {project_title!r}"):
+        project = _find_project(conn, project_title)
+        result = PrioritiseResult(url=conn.url, project_id=project.id, project_title=project_title,
+                                  model_version=version)
+        todo, scores = [], {}
+        for task in conn.client.tasks.list(project=project.id, fields="all", page_size=LIST_PAGE_SIZE):
+            if task.is_labeled or not isinstance(task.data, dict) or not isinstance(task.data.get(TEXT_OBJECT), str):
+                continue
+            result.unlabelled += 1
+            mine = [p for p in task.predictions or [] if _field(p, "model_version") == version
+                    and _field(p, "score") is not None]
+            if mine:
+                result.had_prediction += 1
+                scores[task.id] = (float(_field(mine[0], "score")), task.data.get("para_id", ""))
+            else:
+                todo.append(task)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        texts = [task.data[TEXT_OBJECT] for task in batch]
+        requests = []
+        for task, text, prediction in zip(batch, texts, predict(texts)):
+            if prediction is None or prediction[2] is None:
+                raise HoptacError(f"{model}: the model has no sector classifier, so no confidence to order by")
+            requests.append({"task": task.id, **prediction_json(text, prediction, version)})
+            scores[task.id] = (round(prediction[2], 4), task.data.get("para_id", ""))
+        with _errors(conn, api_key, f"project {project_title!r}, predictions {start + 1}–{start + len(batch)}"):
+            answer = conn.client.projects.import_predictions(id=project.id, request=requests, request_options=NO_RETRY)
+        result.predicted += len(requests)
+        result.imported += answer.created or 0
+    with _errors(conn, api_key, f"project {project_title!r}"):
+        conn.client.projects.update(id=project.id, sampling=UNCERTAINTY_SAMPLING, model_version=version)
+    result.first = sorted(((task_id, score, para) for task_id, (score, para) in scores.items()),
+                          key=lambda x: (x[1], x[0]))[:show]
+    return result
+
+
+def _field(obj, name: str):
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)

@@ -22,7 +22,9 @@ Pre-annotations (``pre``):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from hoptac.annotate.config import NER_CONTROL, SECTOR_CONTROL, TEXT_OBJECT
@@ -118,10 +120,26 @@ def _rules_prediction(rules, text: str) -> Prediction:
 
 
 def model_version_of(nlp, path: Path) -> str:
-    """``<name>-<version>`` from the model's meta (``model-<folder>`` without one)."""
+    """``<name>-<version>@<training time, UTC>`` from the model's meta (``model-<folder>@…`` without a
+    name): the model and when it was trained, so a retrained model has another version."""
     meta = getattr(nlp, "meta", {}) or {}
     name, version = meta.get("name"), meta.get("version")
-    return f"{name}-{version}" if name and version else f"model-{path.name}"
+    named = f"{name}-{version}" if name and version else f"model-{Path(path).name}"
+    return f"{named}@{trained_at(nlp, path)}"
+
+
+def trained_at(nlp, path: Path) -> str:
+    """When the model was trained (its meta's ``hoptac.trained_at``, else when meta.json was written), UTC."""
+    stamp = ((getattr(nlp, "meta", {}) or {}).get("hoptac") or {}).get("trained_at")
+    if isinstance(stamp, str) and stamp:
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            pass
+    meta = Path(path) / "meta.json"
+    seconds = meta.stat().st_mtime if meta.exists() else time.time()
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def model_prediction(doc) -> Prediction:

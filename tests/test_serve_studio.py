@@ -167,3 +167,28 @@ def test_submitted_annotations_retrain_the_model_and_change_model_version(label_
     [prediction] = stored_predictions(label_studio, fresh.id)
     assert prediction.model_version == health["model_version"]
     assert label_spans(prediction), "the retrained model (same recipe, same data) finds entities too"
+
+
+def test_prioritise_makes_label_studio_give_the_least_confident_task_first(label_studio, seed_corpus, model):
+    from hoptac.annotate.local_server import http_get
+
+    title = "prioritise-seed"
+    hoptac("annotate", "export", seed_corpus, "--pre", "none", "--ls-url", label_studio.url, "--project", title,
+           env=cli_env(label_studio.token), check=True)
+    done = hoptac("annotate", "prioritise", "--ls-url", label_studio.url, "--project", title, "--model", model,
+                  env=cli_env(label_studio.token), check=True)
+    assert "unlabelled tasks: 26 (0 already scored by this model, 26 scored now, 26 predictions imported)" in done.stdout
+    admin = client(label_studio)
+    [found] = [p for p in admin.projects.list() if p.title == title]
+    project = admin.projects.get(id=found.id)
+    assert project.sampling == "Uncertainty sampling"
+    predictions = list(admin.predictions.list(project=found.id))
+    assert len(predictions) == 26 and {p.model_version for p in predictions} == {project.model_version}
+    scores = {p.task: p.score for p in predictions}
+    status, body = http_get(f"{label_studio.url}/api/projects/{found.id}/next", label_studio.token)
+    assert status == 200, body
+    assert scores[json.loads(body)["id"]] == min(scores.values())
+    assert len(set(scores.values())) > 1, "the seed paragraphs should not all score the same"
+    again = hoptac("annotate", "prioritise", "--ls-url", label_studio.url, "--project", title, "--model", model,
+                   env=cli_env(label_studio.token), check=True)
+    assert "26 already scored by this model, 0 scored now" in again.stdout  # idempotent

@@ -12,7 +12,7 @@ Label Studio 1.23 talks to an ML backend over HTTP (``label_studio/ml/api_connec
   ``Labels`` control on a ``Text`` object, and its ``Choices`` control if it has one); labels the
   config does not offer are left out. ``score`` is the sector classifier's confidence, as for
   ``hoptac annotate export --pre MODEL`` (:func:`hoptac.annotate.tasks.model_prediction`: the mean
-  over sectors of ``max(p, 1 - p)``); ``model_version`` is ``<name>-<version>@<training time, UTC>``;
+  over sectors of ``max(p, 1 - p)``); ``model_version`` is ``<name>-<version>@<training time, UTC>`` (:func:`hoptac.annotate.tasks.model_version_of`);
 * ``POST /webhook``: Label Studio's webhook events (the backend's webhook is made with it).
   ``ANNOTATION_CREATED`` / ``ANNOTATION_UPDATED`` are appended to the annotation store
   (:mod:`hoptac.train.learn_store`) before the answer; other events are acknowledged and ignored,
@@ -131,24 +131,10 @@ class ServedModel:
     version: str
 
 
-def trained_at(nlp, path: Path) -> str:
-    """When the model was trained (its meta's ``hoptac.trained_at``, else when meta.json was written), UTC."""
-    stamp = ((getattr(nlp, "meta", {}) or {}).get("hoptac") or {}).get("trained_at")
-    if isinstance(stamp, str) and stamp:
-        try:
-            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        except ValueError:
-            pass
-    meta = Path(path) / "meta.json"
-    seconds = meta.stat().st_mtime if meta.exists() else time.time()
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def load_served(path: str | Path) -> ServedModel:
     path = Path(path)
     nlp = load_model(path)
-    return ServedModel(nlp, path, f"{model_version_of(nlp, path)}@{trained_at(nlp, path)}")
+    return ServedModel(nlp, path, model_version_of(nlp, path))
 
 
 # ---------------------------------------------------------------- the backend
