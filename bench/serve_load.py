@@ -148,6 +148,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=300.0, help="per request, seconds")
     parser.add_argument("--batch-size", type=int, default=256, help="hoptac predict's batch size")
+    parser.add_argument("--note", default="trained with the committed configs", help="how the model was made")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     from hoptac.annotate.config import labelling_config
@@ -204,7 +205,7 @@ def main() -> None:
 - date: {now}
 - machine: {os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), Python {platform.python_version()}, spaCy {spacy.__version__}; server and client on the same machine (loopback)
 - load average (1 min) at start / end: {load_start:.1f} / {load_end:.1f}
-- model: `{Path(args.model).name}` (the committed configs); tasks: the first {n} non-title paragraphs of `unlabeled.jsonl.gz` ({entities} entities found)
+- model: `{Path(args.model).name}`, {args.note}; tasks: the first {n} non-title paragraphs of `unlabeled.jsonl.gz` ({entities} entities found)
 - load: {args.requests} concurrent `POST /predict` requests of {args.tasks} tasks each, with the project's labelling config, after one warm-up request; {args.repeats} runs, the median run (by ratio) shown
 - every answer checked: one prediction per task, offsets slicing each span's text exactly, the same entities as `hoptac predict`: **all {n} tasks correct in every run**
 - the server predicts one request at a time (one spaCy pipeline, `nlp.pipe` over the request's tasks); requests wait their turn, so a request's latency includes its wait
