@@ -152,6 +152,12 @@ def test_submitted_annotations_retrain_the_model_and_change_model_version(label_
     admin.annotations.create(id=task.id, result=gold()[para])  # Label Studio sends ANNOTATION_CREATED
     wait_for(lambda: any(e.task["id"] == task.id for e in open_store_read(backend)), "the annotation in the store",
              timeout=60)
+    running = wait_for(lambda: (h := backend.get("/health"))["retraining"]["running"] and h,
+                       "a retraining to start", timeout=60, every=0.2)
+    status, answer = backend.post("/predict", {"tasks": [{"id": task.id, "data": task.data}],
+                                               "label_config": admin.projects.get(id=project["id"]).label_config})
+    assert status == 200 and answer["results"][0]["result"]  # predictions are served while it trains
+    assert backend.get("/health")["retraining"]["running"] or answer["model_version"] == running["model_version"]
     accepted = before["retraining"]["accepted"]
     health = wait_for(lambda: (h := backend.get("/health"))["retraining"]["accepted"] > accepted
                       and not h["retraining"]["running"] and not h["store"]["new_since_last_retraining"] and h,

@@ -266,6 +266,7 @@ class Backend:
     def _retrain(self, round_no: int) -> None:
         began = time.monotonic()
         outcome: dict = {"round": round_no}
+        folder = self.workdir / "rounds"
         try:
             folder = self.workdir / "rounds" / f"{round_no:04d}-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
             folder.mkdir(parents=True)
@@ -298,7 +299,8 @@ class Backend:
                 logger.info(f"[serve] round {round_no}: kept {self.model.version} ({outcome['reason']})")
         except Exception as e:  # a failed round never stops the server
             self.status.failed += 1
-            outcome["error"] = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+            # the type and where to look only: a message (a check error, say) may quote a task's text
+            outcome["error"] = f"{type(e).__name__}; see {folder / 'result.json'} and {folder / 'train.log'}"
             logger.warning(f"[serve] round {round_no} failed: {outcome['error']}")
         finally:
             outcome["seconds"] = round(time.monotonic() - began, 1)
