@@ -228,3 +228,15 @@ def test_a_damaged_store_is_refused_at_start_up_naming_the_file(tmp_path, damage
     assert done.returncode == 2
     assert done.stderr.startswith(f"hoptac: error: {path}:") and message in done.stderr
     assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_taken_port_is_a_one_line_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = hoptac("serve", tmp_path / "no-model-needed", "--port", port, "--workdir", tmp_path / "work")
+    assert done.returncode == 2
+    assert done.stderr == f"hoptac: error: cannot listen on 127.0.0.1:{port} (Address already in use)\n"

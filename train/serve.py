@@ -478,6 +478,22 @@ def make_app(backend: Backend):
     return Starlette(routes=routes, exception_handlers={BadRequest: bad_request, Exception: failure})
 
 
+def _check_address(host: str, port: int) -> None:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise HoptacError(f"--host {host}: cannot resolve it ({e.strerror or e})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as e:
+            raise HoptacError(f"cannot listen on {host}:{port} ({e.strerror or e})") from None
+
+
 @dataclass
 class ServeResult:
     url: str
@@ -502,6 +518,7 @@ def serve(model_dir: Path, host: str = "127.0.0.1", port: int = 9090, workdir: P
     for path in exports or []:
         if not Path(path).exists():
             raise HoptacError(f"{path}: no such export file or folder")
+    _check_address(host, port)  # before the store and the model: a taken port is said at once
     workdir = output_folder(workdir, inputs=list(exports or []), command="hoptac serve")
     store_path = Path(store) if store else workdir / "annotations.sqlite3"
     check_folder(store_path.parent)
@@ -515,8 +532,10 @@ def serve(model_dir: Path, host: str = "127.0.0.1", port: int = 9090, workdir: P
                                            access_log=False, lifespan="off"))
     try:
         server.run()
+    except SystemExit:  # uvicorn exits when it cannot start (the port was taken meanwhile)
+        pass
     finally:
         backend.close()
     if not server.started:
-        raise HoptacError(f"cannot serve at {url} (is the port taken?)")
+        raise HoptacError(f"cannot serve at {url} (was the port taken meanwhile?)")
     return ServeResult(url, backend.model.version, annotation_store.events, backend.status.rounds)
