@@ -113,6 +113,8 @@ def test_setup_and_webhook_refusals_and_nothing_secret_is_logged(backend):
     assert status == 400 and "'task' must be an object with an integer 'id'" in answer["error"]
     status, answer = backend.post("/webhook", {"action": "PROJECT_UPDATED", "project": {"id": 3}})
     assert (status, answer["status"]) == (201, "ignored")
+    status, answer = backend.post("/webhook", {"action": "TASKS_DELETED", "task": {"id": 3}, "tasks": [{"id": 3}]})
+    assert (status, answer["status"]) == (201, "ignored")
     status, _ = backend.post("/predict", {"tasks": tasks([MARKER + " Hà Nội"]), "label_config": CONFIG})
     assert status == 200
     log = backend.log_text()

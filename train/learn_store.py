@@ -172,17 +172,21 @@ def _event(path: Path, seq: int, record: str, sha: str) -> StoredEvent:
                           "the store was not used") from None
 
 
-def event_parts(payload: dict) -> tuple[str, dict | None, dict | None]:
-    """(action, task, annotation) of a webhook payload, reduced to what the store keeps.
+STORED_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 
-    Raises ValueError with a clear message for a payload that is not an annotation event's shape."""
+
+def event_parts(payload: dict) -> tuple[str, dict | None, dict | None]:
+    """(action, task, annotation) of a webhook payload, reduced to what the store keeps; task and
+    annotation are None for an action the store does not keep (:data:`STORED_ACTIONS`).
+
+    Raises ValueError with a clear message for a stored action whose payload has not the shape of one."""
     action = payload.get("action")
     if not isinstance(action, str) or not action:
         raise ValueError("'action' must be a non-empty string")
+    if action not in STORED_ACTIONS:
+        return action, None, None
     task = payload.get("task")
     annotation = payload.get("annotation")
-    if task is None and annotation is None:
-        return action, None, None
     if not isinstance(task, dict) or not isinstance(task.get("id"), int) or not isinstance(task.get("data"), dict):
         raise ValueError("'task' must be an object with an integer 'id' and a 'data' object")
     if not isinstance(task["data"].get("text"), str):

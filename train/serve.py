@@ -50,7 +50,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hoptac.annotate.tasks import model_prediction, model_version_of, prediction_json
-from hoptac.train.learn_store import AnnotationStore, event_parts, open_store
+from hoptac.train.learn_store import STORED_ACTIONS, AnnotationStore, event_parts, open_store
 
 from hoptac.errors import HoptacError
 from hoptac.model import load_model
@@ -64,7 +64,6 @@ DEFAULT_MAX_TASKS = 1_000
 MAX_BODY_BYTES = 64 * 1024 * 1024
 PREDICT_FIELDS = {"tasks", "project", "label_config", "params", "model_version", "force_reload", "try_fetch"}
 SETUP_FIELDS = {"project", "schema", "hostname", "access_token", "extra_params", "model_version"}
-STORED_ACTIONS = ("ANNOTATION_CREATED", "ANNOTATION_UPDATED")
 TRAIN_ACTION = "START_TRAINING"
 
 
