@@ -5,7 +5,8 @@ entity types) is not in this repository and tests never need it. Bring it with t
 search tool's ``fetch`` of ``VinAIResearch/PhoNER_COVID19`` and pass the folder that
 holds ``train_word.conll``, ``dev_word.conll`` and ``test_word.conll``::
 
-    .venv/bin/python bench/phoner.py --data PATH/data/word [--config configs/ner.cfg] [--set k=v …] [--no-write]
+    .venv/bin/python bench/phoner.py --data PATH/data/word [--config configs/ner.cfg] [--set k=v …]
+        [--vectors VECTORS] [--no-write]
 
 It runs the toolkit as a user would, through the CLI: ``hoptac dataset from-conll``
 (the labels come from the tags), ``hoptac train`` with the given config (default: the
@@ -49,7 +50,7 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}"
 
 
-def run(data: Path, config: Path, overrides: list[str], work: Path) -> dict:
+def run(data: Path, config: Path, overrides: list[str], work: Path, vectors: Path | None = None) -> dict:
     files = {split: data / f"{split}_word.conll" for split in ("train", "dev", "test")}
     for path in files.values():
         if not path.is_file():
@@ -59,7 +60,8 @@ def run(data: Path, config: Path, overrides: list[str], work: Path) -> dict:
            "-o", dataset)
     started = time.perf_counter()
     sets = [x for item in overrides for x in ("--set", item)]
-    train = hoptac("train", dataset, "-o", model, "--config", config, *sets)
+    extra = ["--vectors", vectors] if vectors else []
+    train = hoptac("train", dataset, "-o", model, "--config", config, *sets, *extra)
     seconds = time.perf_counter() - started
     hoptac("evaluate", model, dataset, "-o", report)
     metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
@@ -68,7 +70,7 @@ def run(data: Path, config: Path, overrides: list[str], work: Path) -> dict:
             "ner": (meta.get("hoptac") or {}).get("ner") or {}}
 
 
-def section(result: dict, config: Path, overrides: list[str]) -> str:
+def section(result: dict, config: Path, overrides: list[str], vectors: Path | None = None) -> str:
     ner = result["metrics"]["ner"]
     rows = [f"| {label} | {v['support']} | {v['precision']:.3f} | {v['recall']:.3f} | {v['f1']:.3f} |"
             for label, v in sorted(ner["per_label"].items())]
@@ -80,7 +82,9 @@ def section(result: dict, config: Path, overrides: list[str]) -> str:
         "## phoner: the default recipe on PhoNER_COVID19 (word level)",
         "",
         f"`bench/phoner.py` (`hoptac dataset from-conll` → `hoptac train --config {config_name}"
-        + "".join(f" --set {o}" for o in overrides) + "` → `hoptac evaluate`), test split, strict match.",
+        + "".join(f" --set {o}" for o in overrides) + (" --vectors VECTORS" if vectors else "")
+        + "` → `hoptac evaluate`), test split, strict match.",
+        *([""] + [_vectors_line(vectors)] if vectors else []),
         "",
         "| label | support | precision | recall | F1 |",
         "| --- | ---: | ---: | ---: | ---: |",
@@ -99,6 +103,13 @@ def section(result: dict, config: Path, overrides: list[str]) -> str:
     ])
 
 
+def _vectors_line(vectors: Path) -> str:
+    meta = json.loads((vectors / "pretrain.json").read_text(encoding="utf-8"))
+    return (f"VECTORS: `hoptac pretrain` on {meta['paragraphs']:,} paragraphs ({meta['tokens']:,} tokens) of "
+            f"unlabelled news: {meta['words']:,} words × {meta['settings']['dim']} dimensions, "
+            f"{meta['seconds']:.0f} s (a one-off step).")
+
+
 def write_section(text: str) -> None:
     current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
     if START in current and END in current:
@@ -114,13 +125,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True, help="PhoNER_COVID19's data/word folder")
     parser.add_argument("--config", type=Path, default=REPO / "configs" / "ner.cfg")
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override k=v")
+    parser.add_argument("--vectors", type=Path, help="a `hoptac pretrain` folder, passed to `hoptac train --vectors`")
     parser.add_argument("--keep", type=Path, help="keep the dataset, model and report in this new folder")
     parser.add_argument("--no-write", action="store_true", help="do not update BENCHMARKS.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hoptac-phoner-") as tmp:
         work = args.keep or Path(tmp)
-        result = run(args.data.resolve(), args.config.resolve(), args.overrides, work)
-    text = section(result, args.config.resolve(), args.overrides)
+        vectors = args.vectors.resolve() if args.vectors else None
+        result = run(args.data.resolve(), args.config.resolve(), args.overrides, work, vectors)
+    text = section(result, args.config.resolve(), args.overrides, vectors)
     print(text)
     if not args.no_write:
         write_section(text)

@@ -20,7 +20,8 @@ from hoptac.errors import HoptacError
 from hoptac.output import FORCE_HELP
 
 # The commands in the order a paragraph meets them (help lists them so).
-PIPELINE_ORDER = ("corpus", "annotate", "dataset", "train", "train-curve", "evaluate", "package", "predict", "serve", "run")
+PIPELINE_ORDER = ("corpus", "annotate", "dataset", "pretrain", "train", "train-curve", "evaluate", "package", "predict",
+                  "serve", "run")
 
 
 class PipelineOrder(TyperGroup):
@@ -75,6 +76,7 @@ def _register() -> None:
     app.add_typer(corpus_app, name="corpus")
     app.add_typer(annotate_app, name="annotate")
     app.add_typer(train_cli.dataset_app, name="dataset")
+    app.command("pretrain")(train_cli.pretrain_command)
     app.command("train")(train_cli.train_command)
     app.command("train-curve")(train_cli.train_curve_command)
     app.command("evaluate")(train_cli.evaluate_command)

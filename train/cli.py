@@ -1,4 +1,4 @@
-"""Stage 3 commands: ``hoptac dataset …``, ``train``, ``train-curve``, ``evaluate``, ``package``, ``predict``."""
+"""Stage 3 commands: ``hoptac dataset …``, ``pretrain``, ``train``, ``train-curve``, ``evaluate``, ``package``, ``predict``."""
 
 from __future__ import annotations
 
@@ -75,6 +75,7 @@ def train_command(
     only: Annotated[Optional[str], typer.Option("--only", help="Train only 'ner' or 'sectors'.")] = None,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
     silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news to draw rules-annotated training paragraphs from ([hoptac] silver_size in the config).")] = None,
+    vectors: Annotated[Optional[Path], typer.Option("--vectors", help="Word vectors from `hoptac pretrain` for the NER to embed (saved in the model).")] = None,
 ) -> None:
     """Train the NER and the sector classifier: one spaCy pipeline."""
     from hoptac.train.pipeline import train_pipeline
@@ -82,8 +83,25 @@ def train_command(
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
     result = train_pipeline(dataset, output, config=config, sectors_config=sectors_config,
-                            only=only, overrides=overrides or [], silver=silver or None, force=force)
+                            only=only, overrides=overrides or [], silver=silver or None, vectors=vectors,
+                            force=force)
     typer.echo(result.summary())
+
+
+def pretrain_command(
+    inputs: Annotated[list[Path], typer.Argument(help="Unlabelled news: corpus JSONL(.gz), text files or folders, as for `hoptac corpus build`.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Folder for the vectors.")],
+    force: Annotated[bool, typer.Option("--force", help=FORCE_HELP)] = False,
+    dim: Annotated[Optional[int], typer.Option("--dim", min=8, max=1000, help="Vector width (default in train/pretrain.py: VectorSettings).")] = None,
+    min_count: Annotated[Optional[int], typer.Option("--min-count", min=1, help="Words seen fewer times get no vector of their own.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, help="Passes over the text.")] = None,
+) -> None:
+    """Word vectors from unlabelled news, for `hoptac train --vectors` (a one-off step)."""
+    from hoptac.train.pretrain import VectorSettings, pretrain
+
+    given = {"dim": dim, "min_count": min_count, "epochs": epochs}
+    settings = VectorSettings(**{k: v for k, v in given.items() if v is not None})
+    typer.echo(pretrain(inputs, output, settings, force=force).summary())
 
 
 def train_curve_command(
@@ -153,6 +171,7 @@ def predict_command(
     engine: Annotated[str, typer.Option("--engine", help="'local' (this machine) or 'ray' (a Ray cluster; -o is then a folder of JSONL parts; needs hoptac[ray]).")] = "local",
     address: Annotated[Optional[str], typer.Option("--address", help="With --engine ray: the cluster ('auto' or ray://HOST:PORT); default: start Ray on this machine.")] = None,
     workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="With --engine ray: actors, each with the model loaded once (default 2).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="With --engine ray: continue an unfinished run in the -o folder, skipping its complete shards.")] = False,
 ) -> None:
     """Entities and sector scores for every paragraph, streamed."""
     if engine == "ray":
@@ -161,12 +180,15 @@ def predict_command(
         from hoptac.train.ray_predict import predict_on_ray
 
         typer.echo(predict_on_ray(model, inputs, output, address=address, workers=workers or 2,
-                                  batch_size=batch_size, force=force).summary())
+                                  batch_size=batch_size, force=force, resume=resume).summary())
         return
     if engine != "local":
         raise HoptacError(f"--engine must be 'local' or 'ray', not {engine!r}")
     if address is not None or workers is not None:
         raise HoptacError("--address and --workers are for --engine ray")
+    if resume:
+        raise HoptacError("--resume is for --engine ray (the local engine writes one file, replaced only "
+                          "when complete: rerun it)")
     from hoptac.train.predict import predict
 
     typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process, force=force).summary())

@@ -22,6 +22,7 @@ import spacy
 from hoptac.train.dataset import class_names, dataset_labels, load_dataset_dir
 from hoptac.train.ner import hoptac_settings, parse_overrides, train_ner
 from hoptac.train.sectors import load_sectors_config, train_sectors
+from hoptac.train.pretrain import vector_overrides
 from hoptac.train.silver import silver_rows, title_key
 
 from hoptac import components  # noqa: F401  (registers the sector_classifier factory; the tokenizer: hoptac.tokenizer)
@@ -109,16 +110,20 @@ class TrainResult:
 
 def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Path | None = None,
                    only: str | None = None, overrides: list[str] | None = None,
-                   silver: list[Path] | None = None, force: bool = False) -> TrainResult:
+                   silver: list[Path] | None = None, vectors: Path | None = None,
+                   force: bool = False) -> TrainResult:
     """Train NER and/or the sector classifier into MODEL_DIR ``output``; progress is logged.
 
     ``silver``: unlabelled news (anything ``hoptac corpus build`` reads) from which
     ``[hoptac] silver_size`` rules-annotated paragraphs join the training split (``train/silver.py``).
+    ``vectors``: a ``hoptac pretrain`` folder; the NER embeds its word vectors (``train/pretrain.py``).
     """
     if only not in (None, "ner", "sectors"):
         raise HoptacError(f"--only must be 'ner' or 'sectors', not {only!r}")
     output = Path(output)
-    inputs = [Path(dataset), *(Path(p) for p in silver or [])]
+    inputs = [Path(dataset), *(Path(p) for p in silver or []), *([Path(vectors)] if vectors else [])]
+    if vectors is not None:
+        overrides = [*vector_overrides(vectors), *(overrides or [])]
     check_output(output, kind="folder", inputs=inputs, force=force)  # before hours of training, not after
     ds = open_dataset(dataset)
     entity_labels, sector_labels = dataset_labels(ds)
@@ -144,6 +149,7 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     meta_extra: dict = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                         "dataset": str(dataset), "silver": [str(p) for p in silver or []],
                         "silver_size": settings["silver_size"] if silver else 0,
+                        "vectors": str(vectors) if vectors else None,
                         TRAINING_ARTICLES: training_articles(train_rows + dev_rows, previous)}
 
     with tempfile.TemporaryDirectory(prefix="hoptac-train-") as tmp:
