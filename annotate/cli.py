@@ -94,6 +94,32 @@ def pull(
 
 
 @app.command()
+def connect(
+    ls_url: Annotated[str, LS_URL],
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title.")],
+    backend_url: Annotated[str, typer.Option("--backend-url", help="Where Label Studio reaches `hoptac serve` (e.g. http://127.0.0.1:9090).")],
+    title: Annotated[str, typer.Option("--title", help="The ML backend's title in Label Studio.")] = "hoptac",
+) -> None:
+    """Connect a running `hoptac serve` to the project as its ML backend (idempotent)."""
+    from hoptac.annotate.studio import connect_backend
+
+    typer.echo(connect_backend(ls_url, api_key(), project, backend_url, title=title).summary())
+
+
+@app.command()
+def prioritise(
+    ls_url: Annotated[str, LS_URL],
+    project: Annotated[str, typer.Option("--project", help="Label Studio project title.")],
+    model: Annotated[Path, typer.Option("--model", help="Trained model folder whose scores order the tasks.")],
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Predictions per import request.")] = 200,
+) -> None:
+    """Order the project's unlabelled tasks least confident first (Label Studio's uncertainty sampling)."""
+    from hoptac.annotate.studio import prioritise as order_tasks
+
+    typer.echo(order_tasks(ls_url, api_key(), project, model, batch_size=batch_size).summary())
+
+
+@app.command()
 def check(
     exports: Annotated[list[Path], typer.Argument(help="Label Studio JSON export files.")],
     allow_empty: Annotated[bool, typer.Option("--allow-empty", help="Pass even when no task has a submitted annotation (an import file, a fresh project).")] = False,

@@ -118,6 +118,9 @@ def _server_env(workdir: Path) -> dict[str, str]:
         DJANGO_DB="sqlite",
         LATEST_VERSION_CHECK="false",  # no call to PyPI at start-up
         COLLECT_ANALYTICS="false",
+        # `hoptac serve` runs beside it on 127.0.0.1: let Label Studio call that ML backend and its webhook
+        ML_BLOCK_LOCAL_IP="false",
+        SSRF_PROTECTION_ENABLED="false",
     )
     return env
 

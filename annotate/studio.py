@@ -368,3 +368,173 @@ def _redact(message: str, api_key: str) -> str:
     """``message`` without the key and without credentials in any URL it shows."""
     message = shown_url(message)
     return message.replace(api_key, "[key]") if api_key else message
+
+
+# --------------------------------------------------------------------------- connect an ML backend
+
+
+@dataclass
+class ConnectResult:
+    """What ``connect_backend`` did."""
+
+    url: str
+    project_id: int
+    project_title: str
+    backend_url: str
+    backend_id: int
+    backend: str  # "created" or "reused"
+    state: str
+    model_version: str
+    webhook: str  # "made by Label Studio", "created" or "there"
+    retrieve_predictions: str  # "turned on" or "already on"
+
+    def summary(self) -> str:
+        return "\n".join([
+            f"Label Studio project: {self.project_title!r} (id {self.project_id}) at {self.url}",
+            f"ML backend: {self.backend} (id {self.backend_id}) at {self.backend_url}, state {self.state}, "
+            f"model version {self.model_version or '(none)'}",
+            f"webhook to {self.backend_url}/webhook: {self.webhook}",
+            f"retrieve predictions when loading a task: {self.retrieve_predictions}",
+        ])
+
+
+def connect_backend(url: str, api_key: str, project_title: str, backend_url: str,
+                    title: str = "hoptac") -> ConnectResult:
+    """Register the ML backend at ``backend_url`` with the project (idempotent: one backend per URL),
+    make sure its webhook exists, and turn on "retrieve predictions when loading a task"."""
+    backend_url = (backend_url or "").strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", backend_url):
+        raise HoptacError(f"--backend-url must start with http:// or https://, not {shown_url(backend_url)!r}")
+    conn = _connect(url, api_key)
+    with _errors(conn, api_key, f"project {project_title!r}"):
+        project = _find_project(conn, project_title)
+        existing = [b for b in conn.client.ml.list(project=project.id) if (b.url or "").rstrip("/") == backend_url]
+        if existing:
+            backend, how = existing[0], "reused"
+        else:
+            backend, how = _create_backend(conn, project, backend_url, title, api_key), "created"
+        webhook = _backend_webhook(conn, project.id, backend_url, how)
+        project = conn.client.projects.get(id=project.id)
+        already = bool(project.evaluate_predictions_automatically) and bool(project.show_collab_predictions)
+        # predictions are shown for the backend's model versions only when the project names no version of its own
+        conn.client.projects.update(id=project.id, evaluate_predictions_automatically=True,
+                                    show_collab_predictions=True, model_version="")
+        backend = conn.client.ml.get(id=backend.id)
+    return ConnectResult(url=conn.url, project_id=project.id, project_title=project_title,
+                         backend_url=shown_url(backend_url), backend_id=backend.id, backend=how,
+                         state=str(getattr(backend, "readable_state", None) or backend.state),
+                         model_version=backend.model_version or "", webhook=webhook,
+                         retrieve_predictions="already on" if already else "turned on")
+
+
+def _create_backend(conn: _Connection, project, backend_url: str, title: str, api_key: str):
+    from label_studio_sdk.core.api_error import ApiError
+
+    try:
+        return conn.client.ml.create(project=project.id, url=backend_url, title=title, is_interactive=False,
+                                     auto_update=True)
+    except ApiError as e:
+        if e.status_code != 400:
+            raise
+        raise HoptacError(f"{conn.url}: Label Studio refused the ML backend at {shown_url(backend_url)}: "
+                          f"{_detail(e.body, api_key)} (is `hoptac serve` running there, and may Label Studio "
+                          "reach it? A backend on this machine or the local network needs Label Studio started "
+                          "with ML_BLOCK_LOCAL_IP=false and SSRF_PROTECTION_ENABLED=false)") from None
+
+
+def _backend_webhook(conn: _Connection, project_id: int, backend_url: str, how: str) -> str:
+    """Label Studio makes a webhook to ``<backend>/webhook`` with the backend, unless its SSRF
+    protection refused the address: then it is made here (or the error says what to change)."""
+    from label_studio_sdk.core.api_error import ApiError
+
+    hook = f"{backend_url}/webhook"
+    if any((w.url or "").rstrip("/") == hook for w in conn.client.webhooks.list(project=str(project_id))):
+        return "made by Label Studio" if how == "created" else "there"
+    try:
+        conn.client.webhooks.create(url=hook, project=project_id, send_payload=True, send_for_all_actions=True)
+    except ApiError as e:
+        if e.status_code != 400:
+            raise
+        raise HoptacError(f"{conn.url}: Label Studio refused a webhook to {shown_url(hook)} ({_detail(e.body)}); "
+                          "for a backend on this machine or the local network start Label Studio with "
+                          "SSRF_PROTECTION_ENABLED=false") from None
+    return "created"
+
+
+# --------------------------------------------------------------------------- active learning order
+
+UNCERTAINTY_SAMPLING = "Uncertainty sampling"
+
+
+@dataclass
+class PrioritiseResult:
+    """What ``prioritise`` did: the project's label stream now gives the least confident task first."""
+
+    url: str
+    project_id: int
+    project_title: str
+    model_version: str
+    unlabelled: int = 0
+    had_prediction: int = 0  # already held a scored prediction of this model version
+    predicted: int = 0  # predictions imported now
+    imported: int = 0  # as acknowledged by the server
+    first: list[tuple[int, float, str]] = field(default_factory=list)  # (task id, score, para_id), least confident first
+
+    def summary(self) -> str:
+        lines = [f"Label Studio project: {self.project_title!r} (id {self.project_id}) at {self.url}",
+                 f"model version: {self.model_version}",
+                 f"unlabelled tasks: {self.unlabelled} ({self.had_prediction} already scored by this model, "
+                 f"{self.predicted} scored now, {self.imported} predictions imported)",
+                 f"task order: {UNCERTAINTY_SAMPLING} (least confident first)"]
+        lines += [f"  task {task_id}  score {score:.4f}  {para}" for task_id, score, para in self.first]
+        return "\n".join(lines)
+
+
+def prioritise(url: str, api_key: str, project_title: str, model: Path, batch_size: int = 200,
+               show: int = 5) -> PrioritiseResult:
+    """Score every unlabelled task of the project with ``model`` and set Label Studio's task order to
+    uncertainty sampling: the label stream then gives the task whose prediction has the lowest
+    ``score`` first (Label Studio orders by ``predictions__score`` among the predictions of the
+    project's ``model_version``, which is set to this model's)."""
+    from hoptac.annotate.tasks import annotator, prediction_json
+
+    predict, version = annotator(str(model))
+    conn = _connect(url, api_key)
+    with _errors(conn, api_key, f"project {project_title!r}"):
+        project = _find_project(conn, project_title)
+        result = PrioritiseResult(url=conn.url, project_id=project.id, project_title=project_title,
+                                  model_version=version)
+        todo, scores = [], {}
+        for task in conn.client.tasks.list(project=project.id, fields="all", page_size=LIST_PAGE_SIZE):
+            if task.is_labeled or not isinstance(task.data, dict) or not isinstance(task.data.get(TEXT_OBJECT), str):
+                continue
+            result.unlabelled += 1
+            mine = [p for p in task.predictions or [] if _field(p, "model_version") == version
+                    and _field(p, "score") is not None]
+            if mine:
+                result.had_prediction += 1
+                scores[task.id] = (float(_field(mine[0], "score")), task.data.get("para_id", ""))
+            else:
+                todo.append(task)
+    for start in range(0, len(todo), batch_size):
+        batch = todo[start:start + batch_size]
+        texts = [task.data[TEXT_OBJECT] for task in batch]
+        requests = []
+        for task, text, prediction in zip(batch, texts, predict(texts)):
+            if prediction is None or prediction[2] is None:
+                raise HoptacError(f"{model}: the model has no sector classifier, so no confidence to order by")
+            requests.append({"task": task.id, **prediction_json(text, prediction, version)})
+            scores[task.id] = (round(prediction[2], 4), task.data.get("para_id", ""))
+        with _errors(conn, api_key, f"project {project_title!r}, predictions {start + 1}–{start + len(batch)}"):
+            answer = conn.client.projects.import_predictions(id=project.id, request=requests, request_options=NO_RETRY)
+        result.predicted += len(requests)
+        result.imported += answer.created or 0
+    with _errors(conn, api_key, f"project {project_title!r}"):
+        conn.client.projects.update(id=project.id, sampling=UNCERTAINTY_SAMPLING, model_version=version)
+    result.first = sorted(((task_id, score, para) for task_id, (score, para) in scores.items()),
+                          key=lambda x: (x[1], x[0]))[:show]
+    return result
+
+
+def _field(obj, name: str):
+    return obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)

@@ -22,7 +22,9 @@ Pre-annotations (``pre``):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from hoptac.annotate.config import NER_CONTROL, SECTOR_CONTROL, TEXT_OBJECT
@@ -70,18 +72,23 @@ def task_data(row: dict, number: int) -> dict:
     return {"text": row["text"], "title": row["title"], "doc_id": str(row["doc_id"]), "para_id": str(row["id"])}
 
 
-def prediction_json(text: str, prediction: Prediction, version: str) -> dict:
-    """One Label Studio prediction: entity spans, then the sector choices (if any)."""
+def prediction_json(text: str, prediction: Prediction, version: str, span_control: str = NER_CONTROL,
+                    choice_control: str | None = SECTOR_CONTROL, to_name: str = TEXT_OBJECT,
+                    choice_to_name: str | None = None) -> dict:
+    """One Label Studio prediction: entity spans, then the sector choices (if any).
+
+    The control and object names default to this project's labelling config; ``hoptac serve``
+    passes the names read from the config Label Studio sends (``choice_control=None``: no choices)."""
     spans, sectors, score = prediction
     result = []
     for n, (start, end, label) in enumerate(spans, start=1):
         result.append({
-            "id": f"e{n}", "from_name": NER_CONTROL, "to_name": TEXT_OBJECT, "type": "labels",
+            "id": f"e{n}", "from_name": span_control, "to_name": to_name, "type": "labels",
             "value": {"start": start, "end": end, "text": text[start:end], "labels": [label]},
         })
-    if sectors:
+    if sectors and choice_control:
         result.append({
-            "id": "sectors", "from_name": SECTOR_CONTROL, "to_name": TEXT_OBJECT, "type": "choices",
+            "id": "sectors", "from_name": choice_control, "to_name": choice_to_name or to_name, "type": "choices",
             "value": {"choices": list(sectors)},
         })
     out = {"model_version": version, "result": result}
@@ -103,7 +110,7 @@ def annotator(pre: str) -> tuple[Callable[[list[str]], Iterable[Prediction | Non
     path = Path(pre)
     if path.is_dir():
         nlp = load_model(path)
-        return (lambda texts: (_model_prediction(doc) for doc in nlp.pipe(texts))), _model_version(nlp, path)
+        return (lambda texts: (model_prediction(doc) for doc in nlp.pipe(texts))), model_version_of(nlp, path)
     raise HoptacError(f"--pre {pre!r}: expected 'rules', 'none' or a trained model folder (no such folder)")
 
 
@@ -112,13 +119,31 @@ def _rules_prediction(rules, text: str) -> Prediction:
     return rules.entities(text), sectors, 1.0
 
 
-def _model_version(nlp, path: Path) -> str:
+def model_version_of(nlp, path: Path) -> str:
+    """``<name>-<version>@<training time, UTC>`` from the model's meta (``model-<folder>@…`` without a
+    name): the model and when it was trained, so a retrained model has another version."""
     meta = getattr(nlp, "meta", {}) or {}
     name, version = meta.get("name"), meta.get("version")
-    return f"{name}-{version}" if name and version else f"model-{path.name}"
+    named = f"{name}-{version}" if name and version else f"model-{Path(path).name}"
+    return f"{named}@{trained_at(nlp, path)}"
 
 
-def _model_prediction(doc) -> Prediction:
+def trained_at(nlp, path: Path) -> str:
+    """When the model was trained (its meta's ``hoptac.trained_at``, else when meta.json was written), UTC."""
+    stamp = ((getattr(nlp, "meta", {}) or {}).get("hoptac") or {}).get("trained_at")
+    if isinstance(stamp, str) and stamp:
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            pass
+    meta = Path(path) / "meta.json"
+    seconds = meta.stat().st_mtime if meta.exists() else time.time()
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def model_prediction(doc) -> Prediction:
+    """A model's entities, sectors and confidence for one Doc (see the module docstring for ``score``)."""
     spans = [(e.start_char, e.end_char, e.label_) for e in doc.ents]
     cats = dict(doc.cats)
     chosen = getattr(doc._, "sectors", None) if doc.has_extension("sectors") else None

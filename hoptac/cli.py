@@ -20,7 +20,8 @@ from hoptac.errors import HoptacError
 from hoptac.output import FORCE_HELP
 
 # The commands in the order a paragraph meets them (help lists them so).
-PIPELINE_ORDER = ("corpus", "annotate", "dataset", "pretrain", "train", "train-curve", "evaluate", "package", "predict", "run")
+PIPELINE_ORDER = ("corpus", "annotate", "dataset", "pretrain", "train", "train-curve", "evaluate", "package", "predict",
+                  "serve", "run")
 
 
 class PipelineOrder(TyperGroup):
@@ -81,6 +82,7 @@ def _register() -> None:
     app.command("evaluate")(train_cli.evaluate_command)
     app.command("package")(train_cli.package_command)
     app.command("predict")(train_cli.predict_command)
+    app.command("serve")(train_cli.serve_command)
     app.command("run")(run_command)
 
 

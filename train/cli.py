@@ -192,3 +192,25 @@ def predict_command(
     from hoptac.train.predict import predict
 
     typer.echo(predict(model, inputs, output, batch_size=batch_size, n_process=n_process, force=force).summary())
+
+
+def serve_command(
+    model: Annotated[Path, typer.Argument(help="Model folder to serve (a hoptac spaCy pipeline).")],
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 9090,
+    workdir: Annotated[Path, typer.Option("--workdir", help="Folder for the annotation store and the retraining rounds.")] = Path("work") / "serve",
+    store: Annotated[Optional[Path], typer.Option("--store", help="Annotation store (SQLite; default WORKDIR/annotations.sqlite3).")] = None,
+    retrain_every: Annotated[int, typer.Option("--retrain-every", min=0, help="Retrain after this many new annotations (0: never).")] = 50,
+    exports: Annotated[Optional[list[Path]], typer.Option("--exports", help="Label Studio exports pulled so far, trained on with the new annotations (repeatable).")] = None,
+    config: Annotated[Path, typer.Option("--config", help="spaCy NER training config for retraining.")] = NER_CONFIG,
+    sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier settings for retraining.")] = SECTORS_CONFIG,
+    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Training config override for retraining, section.key=value (repeatable).")] = None,
+    max_chars: Annotated[int, typer.Option("--max-chars", min=1, help="Longest task text accepted by /predict.")] = 20_000,
+    max_tasks: Annotated[int, typer.Option("--max-tasks", min=1, help="Most tasks accepted in one /predict request.")] = 1_000,
+) -> None:
+    """Serve a model to Label Studio as its ML backend; learn from submitted annotations."""
+    from hoptac.train.serve import serve
+
+    typer.echo(serve(model, host=host, port=port, workdir=workdir, store=store, retrain_every=retrain_every,
+                     exports=exports, overrides=overrides, config=config, sectors_config=sectors_config,
+                     max_chars=max_chars, max_tasks=max_tasks).summary())

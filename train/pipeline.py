@@ -15,6 +15,7 @@ import logging
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import spacy
@@ -145,7 +146,8 @@ def train_pipeline(dataset: Path, output: Path, config: Path, sectors_config: Pa
     sector_cfg = load_sectors_config(sectors_config) if only != "ner" else None
     previous = _load_previous(output) if only else None
     started = time.time()
-    meta_extra: dict = {"dataset": str(dataset), "silver": [str(p) for p in silver or []],
+    meta_extra: dict = {"trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                        "dataset": str(dataset), "silver": [str(p) for p in silver or []],
                         "silver_size": settings["silver_size"] if silver else 0,
                         "vectors": str(vectors) if vectors else None,
                         TRAINING_ARTICLES: training_articles(train_rows + dev_rows, previous)}
