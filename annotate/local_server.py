@@ -88,7 +88,7 @@ def local_label_studio(workdir: Path, username: str = "admin@hoptac.test") -> It
     env = _server_env(workdir)
     password, token = secrets.token_urlsafe(12), secrets.token_hex(20)
     command = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(_free_port()),
-               "--data-dir", str(data_dir), "--username", username, "--password", password,
+               "--data-dir", str(data_dir), "--username", username, f"--password={password}",  # "=": a password may start with "-"
                "--user-token", token, "--enable-legacy-api-token"]
     started = time.monotonic()
     with open(log, "wb") as out:

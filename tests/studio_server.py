@@ -50,7 +50,7 @@ def _add_annotator(server) -> tuple[str, str, str]:
     log = server.workdir / "label-studio-init-annotator2.log"
     with open(log, "wb") as out:
         done = subprocess.run([str(server.exe), "init", "--data-dir", str(server.data_dir), "--username", username,
-                               "--password", password, "--user-token", token],
+                               f"--password={password}", "--user-token", token],  # "=": may start with "-"
                               env=server.env, cwd=server.workdir, stdout=out, stderr=subprocess.STDOUT,
                               timeout=INIT_TIMEOUT)
     status, body = http_get(f"{server.url}/api/current-user/whoami", token)

@@ -50,11 +50,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from hoptac.annotate.tasks import model_prediction, model_version_of, prediction_json
-from hoptac.train.learn_store import STORED_ACTIONS, AnnotationStore, event_parts, open_store
-
 from hoptac.errors import HoptacError
 from hoptac.model import load_model
 from hoptac.output import check_folder, output_folder, write_new
+from hoptac.train.learn_store import STORED_ACTIONS, AnnotationStore, event_parts, open_store
 
 logger = logging.getLogger(__name__)
 
