@@ -353,6 +353,7 @@ def test_accurate_config_differs_from_the_default_only_where_it_says():
         "components.tok2vec.model.encode.depth": (2, 4),
         "components.tok2vec.model.encode.maxout_pieces": (2, 3),
         "components.ner.model.use_upper": (False, True),
+        "training.dropout": (0.2, 0.1),
     }
     marked = accurate_path.read_text(encoding="utf-8").count("# accurate:")
     assert marked == len(changed)
