@@ -21,8 +21,8 @@ from pathlib import Path
 import spacy
 from hoptac.train.dataset import class_names, dataset_labels, load_dataset_dir
 from hoptac.train.ner import hoptac_settings, parse_overrides, train_ner
-from hoptac.train.sectors import load_sectors_config, train_sectors
 from hoptac.train.pretrain import vector_overrides
+from hoptac.train.sectors import load_sectors_config, train_sectors
 from hoptac.train.silver import silver_rows, title_key
 
 from hoptac import components  # noqa: F401  (registers the sector_classifier factory; the tokenizer: hoptac.tokenizer)
