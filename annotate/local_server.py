@@ -87,7 +87,7 @@ def local_label_studio(workdir: Path, username: str = "admin@hoptac.test") -> It
     data_dir, log = workdir / "data", workdir / "label-studio.log"
     env = _server_env(workdir)
     password, token = secrets.token_urlsafe(12), secrets.token_hex(20)
-    command = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(_free_port()),
+    command = [str(exe), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", str(free_port()),
                "--data-dir", str(data_dir), "--username", username, f"--password={password}",  # "=": a password may start with "-"
                "--user-token", token, "--enable-legacy-api-token"]
     started = time.monotonic()
@@ -125,7 +125,8 @@ def _server_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A port of 127.0.0.1 that is free now (for a server about to start on it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

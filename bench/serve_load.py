@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +34,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
+
+from hoptac.annotate.local_server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 NEWS = REPO.parent / "shared" / "data" / "news" / "unlabeled.jsonl.gz"
@@ -83,12 +84,6 @@ def reference(model: str, rows: list[dict], tmp: Path, batch_size: int) -> tuple
     lines = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     out.unlink()
     return seconds, lines
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post(url: str, body: dict, timeout: float) -> tuple[float, dict]:

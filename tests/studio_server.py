@@ -16,6 +16,7 @@ skip): run ``make ls-venv``.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import subprocess
 import time
@@ -58,6 +59,20 @@ def _add_annotator(server) -> tuple[str, str, str]:
         pytest.fail(f"could not create annotator 2 (init exit {done.returncode}, whoami HTTP {status}); "
                     f"log {log}:\n{log_tail(log)}", pytrace=False)
     return username, password, token
+
+
+def client(server, token: str | None = None):
+    """The SDK client of ``server`` as its admin (or as the owner of ``token``)."""
+    from label_studio_sdk import LabelStudio
+
+    return LabelStudio(base_url=server.url, api_key=token or server.token)
+
+
+def cli_env(key: str) -> dict:
+    """This process's environment for a ``hoptac`` subprocess with ``key`` as the only Label Studio setting."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
+    env["LABEL_STUDIO_API_KEY"] = key
+    return env
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ the missing piece.
 from __future__ import annotations
 
 import json
-import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from browser import (
 from conftest import SEED_ANNOTATIONS, hoptac
 from hoptac.annotate.config import TITLE_OBJECT, labelling_config
 from hoptac.annotate.screenshot import chromium, login, open_task, save_png
+from studio_server import cli_env, client
 
 from hoptac.schema import load_schema
 
@@ -47,18 +47,6 @@ GUIDE_HEADING = "hoptac annotation guide"
 
 
 # --------------------------------------------------------------------------- fixtures and helpers
-
-
-def cli_env(key: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env["LABEL_STUDIO_API_KEY"] = key
-    return env
-
-
-def client(server, token: str | None = None):
-    from label_studio_sdk import LabelStudio
-
-    return LabelStudio(base_url=server.url, api_key=token or server.token)
 
 
 def project_tasks(server, project_id: int) -> list[dict]:

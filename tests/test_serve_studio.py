@@ -11,30 +11,18 @@ change the ``model_version`` that the next predictions carry.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 from backend_server import running_backend, wait_for
 from conftest import SEED_ANNOTATIONS, hoptac
 from hoptac.train.learn_store import open_store
+from studio_server import cli_env, client
 
 pytestmark = [pytest.mark.studio, pytest.mark.slow]
 
 PROJECT = "serve-seed"
 SEED_GOLD = SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json"
 RETRAIN_STEPS = 100  # as the seed model: a retraining of a few seconds
-
-
-def cli_env(key: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env["LABEL_STUDIO_API_KEY"] = key
-    return env
-
-
-def client(server, token: str | None = None):
-    from label_studio_sdk import LabelStudio
-
-    return LabelStudio(base_url=server.url, api_key=token or server.token)
 
 
 def gold() -> dict[str, list[dict]]:

@@ -9,7 +9,6 @@ twice with the CLI, check the pulled export with ``hoptac annotate check``.
 from __future__ import annotations
 
 import json
-import os
 import socket
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from conftest import SEED_ANNOTATIONS, hoptac
 from hoptac.annotate.config import instruction_html, labelling_config, read_config
 from hoptac.annotate.studio import push_tasks
 from hoptac.corpus.build import read_corpus
+from studio_server import cli_env, client
 
 from hoptac.errors import HoptacError
 from hoptac.schema import load_schema
@@ -30,12 +30,6 @@ SEED_GOLD = SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json"
 # --------------------------------------------------------------------------- helpers
 
 
-def client(server, token: str | None = None):
-    from label_studio_sdk import LabelStudio
-
-    return LabelStudio(base_url=server.url, api_key=token or server.token)
-
-
 def project_by_title(server, title: str):
     matches = [p for p in client(server).projects.list() if p.title == title]
     assert len(matches) == 1, f"expected one project titled {title!r}, found {len(matches)}"
@@ -44,12 +38,6 @@ def project_by_title(server, title: str):
 
 def project_tasks(server, project_id: int) -> list:
     return sorted(client(server).tasks.list(project=project_id, fields="all"), key=lambda t: t.id)
-
-
-def cli_env(key: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABEL_STUDIO_")}
-    env["LABEL_STUDIO_API_KEY"] = key
-    return env
 
 
 def assert_key_never_shown(key: str, results=(), paths=()) -> None:
