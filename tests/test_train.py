@@ -281,6 +281,24 @@ def test_training_with_silver_paragraphs(seed_dataset, tmp_path):
     assert meta["hoptac"]["silver_size"] == 2
 
 
+@pytest.mark.parametrize("setting, overrides, needle", [
+    ("silver_sise = 100", {}, "unknown setting 'silver_sise'"),
+    ("", {"hoptac.gold_repeat": -1}, "gold_repeat must be a whole number"),
+])
+def test_bad_hoptac_settings_are_one_line_errors(tmp_path, setting, overrides, needle):
+    from hoptac.errors import HoptacError
+    from hoptac.resources import NER_CONFIG
+    from hoptac.train.ner import hoptac_settings
+
+    config = tmp_path / "ner.cfg"
+    text = NER_CONFIG.read_text(encoding="utf-8")
+    assert "[hoptac]\n" in text
+    config.write_text(text.replace("[hoptac]\n", f"[hoptac]\n{setting}\n"), encoding="utf-8")
+    with pytest.raises(HoptacError, match=needle) as info:
+        hoptac_settings(config, overrides)
+    assert str(config) in str(info.value) and "\n" not in str(info.value)
+
+
 def test_sectors_without_any_keyword_in_training_text_train_without_the_keyword_block():
     from hoptac.train.sectors import sector_defaults, train_sectors
 

@@ -85,6 +85,8 @@ def hoptac_settings(config: Path, overrides: dict) -> dict:
         raise HoptacError(f"{config}: cannot load the NER config ({' '.join(str(e).split())[:300]})") from None
     settings = {**HOPTAC_DEFAULTS, **dict(cfg.get("hoptac", {}))}
     for key, value in settings.items():
+        if key not in HOPTAC_DEFAULTS:  # a misspelt setting would otherwise be ignored without a word
+            raise HoptacError(f"{config}: [hoptac] unknown setting {key!r} (known: {', '.join(HOPTAC_DEFAULTS)})")
         if not isinstance(value, int) or value < 0:
             raise HoptacError(f"{config}: [hoptac] {key} must be a whole number ≥ 0, not {value!r}")
     return settings
