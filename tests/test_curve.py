@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import GOLD_EXPORT, hoptac
+from conftest import GOLD_EXPORT, SEED_ANNOTATIONS, hoptac
 from hoptac.train.curve import article_order
 
 pytestmark = pytest.mark.slow
@@ -36,3 +36,13 @@ def test_train_curve_on_the_gold(tmp_path):
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table_rows = [line for line in result.stdout.splitlines() if line.startswith("| 50%") or line.startswith("| 100%")]
     assert len(table_rows) == 2
+
+
+def test_train_curve_needs_held_out_test_articles(tmp_path):
+    ds = tmp_path / "ds"  # the seed: one article, so its splits fall back to paragraphs
+    hoptac("dataset", "build", SEED_ANNOTATIONS / "hanoi-vi-ca-nuoc.json", "-o", ds, check=True)
+    result = hoptac("train-curve", ds, "-o", tmp_path / "curve", "--set", "training.max_steps=2")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(
+        f"hoptac: error: {ds}: 1 article(s) of the test split are also in train or validation")
+    assert not (tmp_path / "curve").exists()

@@ -9,7 +9,7 @@ import json
 
 import numpy
 import pytest
-from conftest import SEED_ANNOTATIONS, hoptac, news_slice
+from conftest import GOLD_EXPORT, SEED_ANNOTATIONS, hoptac, news_slice
 
 pytest.importorskip("floret")
 
@@ -84,3 +84,27 @@ def test_train_vectors_must_be_a_pretrain_output(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"hoptac: error: {plain}: not a `hoptac pretrain` output (no pretrain.json and vectors/)")
     assert not (tmp_path / "m").exists()
+
+
+def test_train_curve_passes_the_vectors_to_every_training(tmp_path):
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    dataset = tmp_path / "ds"
+    hoptac("dataset", "build", GOLD_EXPORT, "-o", dataset, check=True)
+    result = hoptac("train-curve", dataset, "-o", tmp_path / "curve", "--shares", "1", "--vectors", plain,
+                    "--set", "training.max_steps=2")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"hoptac: error: {plain}: not a `hoptac pretrain` output (no pretrain.json and vectors/)")
+    assert not (tmp_path / "curve").exists()
+
+
+@pytest.mark.slow
+def test_train_curve_with_vectors(vectors, tmp_path):
+    _, out, _ = vectors
+    dataset = tmp_path / "ds"
+    hoptac("dataset", "build", GOLD_EXPORT, "-o", dataset, check=True)
+    hoptac("train-curve", dataset, "-o", tmp_path / "curve", "--shares", "1", "--vectors", out,
+           "--set", "training.max_steps=10", "--set", "training.eval_frequency=5", check=True)
+    steps = json.loads((tmp_path / "curve" / "curve.json").read_text(encoding="utf-8"))
+    assert [s["share"] for s in steps] == [1.0] and "micro" in steps[0]["ner_f1"]

@@ -113,6 +113,7 @@ def train_curve_command(
     sectors_config: Annotated[Path, typer.Option("--sectors-config", help="Sector classifier settings.")] = SECTORS_CONFIG,
     overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Config override section.key=value (repeatable).")] = None,
     silver: Annotated[Optional[list[Path]], typer.Option("--silver", help="Unlabelled news for rules-annotated training paragraphs, as for `hoptac train`.")] = None,
+    vectors: Annotated[Optional[Path], typer.Option("--vectors", help="A `hoptac pretrain` folder, as for `hoptac train`.")] = None,
 ) -> None:
     """Per-label F1 after training on 25/50/75/100% of the articles."""
     from hoptac.train.curve import train_curve
@@ -122,7 +123,7 @@ def train_curve_command(
     except ValueError:
         raise HoptacError(f"--shares {shares!r}: expected fractions like 0.25,0.5,1") from None
     result = train_curve(dataset, output, config, sectors_config, fractions, overrides or [], silver or None,
-                         force=force)
+                         force=force, vectors=vectors)
     typer.echo(result.summary())
 
 

@@ -84,15 +84,24 @@ def article_order(doc_ids: list[str], seed: int) -> list[str]:
 
 def train_curve(dataset: Path, output: Path, config: Path, sectors_config: Path | None = None,
                 shares: tuple[float, ...] = DEFAULT_SHARES, overrides: list[str] | None = None,
-                silver: list[Path] | None = None, seed: int = 0, force: bool = False) -> CurveResult:
-    """Train on growing shares of the training articles; score each model on the test split."""
+                silver: list[Path] | None = None, seed: int = 0, force: bool = False,
+                vectors: Path | None = None) -> CurveResult:
+    """Train on growing shares of the training articles; score each model on the test split.
+
+    ``silver`` and ``vectors`` are passed to every training, as ``hoptac train`` takes them."""
     shares = tuple(sorted(set(shares)))
     if not shares or any(not 0 < s <= 1 for s in shares):
         raise HoptacError(f"--shares must be fractions in (0, 1], not {', '.join(map(str, shares))}")
-    check_output(output, kind="folder", inputs=[dataset, *(silver or [])], force=force)
+    inputs = [dataset, *(silver or []), *([vectors] if vectors else [])]
+    check_output(output, kind="folder", inputs=inputs, force=force)
     ds = open_dataset(dataset)
     if "test" not in ds or len(ds["test"]) == 0:
         raise HoptacError(f"{dataset}: the test split is empty: nothing to score the curve on")
+    seen = set(ds["train"]["doc_id"]) | (set(ds["validation"]["doc_id"]) if "validation" in ds else set())
+    shared = sorted(set(ds["test"]["doc_id"]) & seen)
+    if shared:  # split by paragraph (too few articles): the test split would score trained-on articles
+        raise HoptacError(f"{dataset}: {len(shared)} article(s) of the test split are also in train or validation "
+                          f"(e.g. {shared[0]}): the curve needs a test split of held-out articles")
     order = article_order(list(ds["train"]["doc_id"]), seed)
     result = CurveResult(Path(output), [])
     with tempfile.TemporaryDirectory(prefix="hoptac-curve-") as tmp:
@@ -106,7 +115,7 @@ def train_curve(dataset: Path, output: Path, config: Path, sectors_config: Path 
             logger.info(f"[curve] {share:.0%}: {n} of {len(order)} articles, {len(subset['train'])} paragraphs")
             started = time.perf_counter()
             train_pipeline(step_dir / "ds", step_dir / "model", config, sectors_config,
-                           overrides=overrides, silver=silver)
+                           overrides=overrides, silver=silver, vectors=vectors)
             scores = evaluate(str(step_dir / "model"), step_dir / "ds", step_dir / "report").metrics
             per_label = {label: v["f1"] for label, v in scores["ner"]["per_label"].items()}
             if not result.labels:
@@ -114,7 +123,7 @@ def train_curve(dataset: Path, output: Path, config: Path, sectors_config: Path 
             result.steps.append(CurveStep(share, n, len(subset["train"]), {**per_label, "micro": scores["ner"]["micro"]["f1"]},
                                           scores.get("sectors", {}).get("micro", {}).get("f1"),
                                           time.perf_counter() - started))
-    with atomic_dir(output, inputs=[dataset, *(silver or [])], force=force,
+    with atomic_dir(output, inputs=inputs, force=force,
                     command=f"hoptac train-curve {dataset}") as folder:
         (folder / "curve.json").write_text(json.dumps([vars(s) for s in result.steps], indent=1), encoding="utf-8")
         (folder / "curve.md").write_text(f"# Training curve: {dataset}\n\nStrict F1 on the test split.\n\n"
