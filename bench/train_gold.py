@@ -145,7 +145,7 @@ def section(view: str, runs: list[dict], seeds: list[int], args, counts: str, si
         val = [r["validation"]["model"][key] for r in runs]
         test = [r["test"]["model"][key] for r in runs]
         rules_val, rules_test = runs[0]["validation"]["rules"][key], runs[0]["test"]["rules"][key]
-        above = "yes" if min(test) > rules_test else ("**no**" if max(test) < rules_test else "within the range")
+        above = "yes" if min(test) > rules_test else ("**no**" if max(test) < rules_test else "rules inside the range")
         name = f"**{key}**" if key == "micro" else key
         lines.append(f"| {name} | {cell(val)} | {rules_val:.3f} | {cell(test)} | {rules_test:.3f} | {above} |")
     seconds = [r["seconds"] for r in runs]
