@@ -28,9 +28,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks_md import markers, write_section  # bench/benchmarks_md.py
+
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = REPO / "BENCHMARKS.md"
-START, END = "<!-- bench:phoner -->", "<!-- /bench:phoner -->"
+SECTION = "phoner"
+START, END = markers(SECTION)
 # Published test micro-F1 on the word-level data (PhoNER_COVID19 paper, NAACL 2021) and
 # spaCy's stock CPU NER config as measured for issue 16, for the table.
 REFERENCES = {"PhoBERT-large (published)": 0.945, "BiLSTM-CNN-CRF (published)": 0.921,
@@ -110,14 +112,6 @@ def _vectors_line(vectors: Path) -> str:
             f"{meta['seconds']:.0f} s (a one-off step).")
 
 
-def write_section(text: str) -> None:
-    current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    if START in current and END in current:
-        head, rest = current.split(START, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    BENCHMARKS.write_text(current, encoding="utf-8")
 
 
 def main() -> None:
@@ -136,7 +130,7 @@ def main() -> None:
     text = section(result, args.config.resolve(), args.overrides, vectors)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(text, SECTION)
 
 
 if __name__ == "__main__":

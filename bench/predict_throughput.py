@@ -42,11 +42,12 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from benchmarks_md import BENCHMARKS, markers, write_section  # bench/benchmarks_md.py
+
 REPO = Path(__file__).resolve().parents[1]
 NEWS = REPO.parent / "shared" / "data" / "news" / "unlabeled.jsonl.gz"
-BENCHMARKS = REPO / "BENCHMARKS.md"
-BEGIN, END = "<!-- bench:predict -->", "<!-- /bench:predict -->"
-HEADER = "# Benchmarks\n\nMeasured by the scripts in `bench/`; each section is rewritten by its script.\n"
+SECTION = "predict"
+BEGIN, END = markers(SECTION)
 
 # Child processes: each prints one JSON line with its measurements.
 # Both children start with this: imports and the CPU time of the process and its workers.
@@ -302,15 +303,6 @@ def previous_full_line(path: Path = BENCHMARKS) -> str | None:
     return line.split(" (kept from", 1)[0] if line else None
 
 
-def write_section(text: str, path: Path = BENCHMARKS) -> None:
-    current = path.read_text(encoding="utf-8") if path.exists() else HEADER
-    if BEGIN in current and END in current:
-        before, rest = current.split(BEGIN, 1)
-        after = rest.split(END, 1)[1]
-        updated = before + text + after
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(updated, encoding="utf-8")
 
 
 def main() -> None:
@@ -373,7 +365,7 @@ def main() -> None:
     if args.no_write:
         print(text)
     else:
-        write_section(text)
+        write_section(text, SECTION)
         print(f"updated {BENCHMARKS}")
 
 

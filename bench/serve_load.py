@@ -37,10 +37,12 @@ from pathlib import Path
 
 from hoptac.annotate.local_server import free_port
 
+from benchmarks_md import BENCHMARKS, markers, write_section  # bench/benchmarks_md.py
+
 REPO = Path(__file__).resolve().parents[1]
 NEWS = REPO.parent / "shared" / "data" / "news" / "unlabeled.jsonl.gz"
-BENCHMARKS = REPO / "BENCHMARKS.md"
-BEGIN, END = "<!-- bench:serve -->", "<!-- /bench:serve -->"
+SECTION = "serve"
+BEGIN, END = markers(SECTION)
 TARGET = 2.0
 
 PREDICT_CHILD = r"""
@@ -125,14 +127,6 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def write_section(text: str) -> None:
-    old = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    section = f"{BEGIN}\n{text.rstrip()}\n{END}"
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + section + old[old.index(END) + len(END):]
-    else:
-        new = old.rstrip() + "\n\n" + section + "\n"
-    BENCHMARKS.write_text(new, encoding="utf-8")
 
 
 def main() -> None:
@@ -217,7 +211,7 @@ def main() -> None:
 """
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(f"{BEGIN}\n{text.rstrip()}\n{END}", SECTION)
         print(f"wrote the serve section of {BENCHMARKS}")
 
 

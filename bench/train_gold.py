@@ -28,7 +28,6 @@ import gzip
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -36,14 +35,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks_md import BENCHMARKS, markers, write_section  # bench/benchmarks_md.py
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 GOLD_DIR = REPO.parent / "shared" / "data" / "gold"
 GOLD1, GOLD2 = GOLD_DIR / "news-gold.json", GOLD_DIR / "news-gold-2.json"
 NEWS = REPO.parent / "shared" / "data" / "news" / "unlabeled.jsonl.gz"
-BENCHMARKS = REPO / "BENCHMARKS.md"
 MARKERS = {"both": "train_gold", "batch2": "train_gold_batch2"}
-HEADER = "# Benchmarks\n\nEach section is written by the script it names; rerun the script to update it.\n"
 VIEWS = {
     "both": "dataset from both gold exports; trained on its train split, chosen on its validation split, "
             "scored on its test split (the rules are in-sample for batch-1 articles: they were refined on batch 1)",
@@ -131,8 +130,9 @@ def cell(values: list[float]) -> str:
 
 def section(view: str, runs: list[dict], seeds: list[int], args, counts: str, silver: str) -> str:
     marker = MARKERS[view]
+    start, end = markers(marker)
     keys = [k for k in runs[0]["test"]["model"] if k not in ("micro", "sectors")] + ["micro", "sectors"]
-    lines = [f"<!-- bench:{marker} -->",
+    lines = [start,
              f"## {marker}: the model against the rules on the gold news ({view})", "",
              f"`bench/train_gold.py --view {view}`: {VIEWS[view]}. {counts}. Strict NER (start, end and label "
              f"equal); sectors: micro-F1 over paragraphs. Model: mean over {len(seeds)} seed(s) "
@@ -157,19 +157,10 @@ def section(view: str, runs: list[dict], seeds: list[int], args, counts: str, si
               f"- overrides: {' '.join(args.overrides) if args.overrides else 'none (committed configs/ner.cfg, configs/sectors.yml)'}",
               f"- machine: {machine()}",
               f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-              f"<!-- /bench:{marker} -->"]
+              end]
     return "\n".join(lines)
 
 
-def write_section(text: str, marker: str) -> None:
-    start, end = f"<!-- bench:{marker} -->", f"<!-- /bench:{marker} -->"
-    current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else HEADER
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current)
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text + "\n"
-    BENCHMARKS.write_text(updated, encoding="utf-8")
 
 
 def main() -> int:
