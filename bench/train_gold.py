@@ -76,11 +76,10 @@ def _nproc() -> str:
         return "?"
 
 
-def news_without(export: Path, news: Path, out: Path) -> tuple[int, int]:
-    """Copy ``news`` to ``out`` without the articles of ``export`` (by id or by title); (kept, left out)."""
+def news_without(tasks: list[dict], news: Path, out: Path) -> tuple[int, int]:
+    """Copy ``news`` to ``out`` without the articles of the export's ``tasks`` (by id or by title); (kept, left out)."""
     from hoptac.train.silver import title_key
 
-    tasks = json.loads(export.read_text(encoding="utf-8"))
     ids = {t["data"].get("doc_id") for t in tasks} - {None}
     titles = {title_key(t["data"].get("title")) for t in tasks} - {""}
     kept = left = 0
@@ -201,14 +200,15 @@ def main() -> int:
         print(report.summary())
         counts = ", ".join(f"{split} {c['paragraphs']}" for split, c in report.counts.items()) + " paragraphs"
         if args.view == "batch2":
-            counts += f"; test: the {len(json.loads(GOLD2.read_text(encoding='utf-8')))} tasks of batch 2"
+            batch2 = json.loads(GOLD2.read_text(encoding="utf-8"))
+            counts += f"; test: the {len(batch2)} tasks of batch 2"
         silver_inputs, silver_note = None, "none (gold only)"
         if not args.no_silver and NEWS.exists():
             silver_inputs = [NEWS]
             silver_note = "drawn from `shared/data/news/unlabeled.jsonl.gz` without the dataset's articles (by id and title)"
             if args.view == "batch2":
                 filtered = work / "news-without-batch2.jsonl.gz"
-                kept, left = news_without(GOLD2, NEWS, filtered)
+                kept, left = news_without(batch2, NEWS, filtered)
                 print(f"news without batch 2: {kept} articles kept, {left} left out")
                 silver_inputs = [filtered]
                 silver_note += f" and without batch 2's ({left} article(s) of the news left out by id or title)"
